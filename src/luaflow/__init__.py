@@ -1,0 +1,5 @@
+"""luaflow: durable workflows written in Lua, run on Temporal."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

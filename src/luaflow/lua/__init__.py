@@ -1,0 +1,26 @@
+"""The sandboxed Lua layer: states, values (SPEC B2), errors (SPEC 2.8) and pure modules."""
+
+from luaflow.lua._duration import option_duration, parse_go_duration, time_duration_ns
+from luaflow.lua._errors import LuaflowError
+from luaflow.lua._modules import WALL_CLOCK, Clock, json_module, lua_result, lua_table, time_module
+from luaflow.lua._runtime import IO_MODULES, LuaLimits, LuaRuntimeError, LuaState
+from luaflow.lua._values import ValueConversionError, decode_str
+
+__all__ = [
+    "IO_MODULES",
+    "WALL_CLOCK",
+    "Clock",
+    "LuaLimits",
+    "LuaRuntimeError",
+    "LuaState",
+    "LuaflowError",
+    "ValueConversionError",
+    "decode_str",
+    "json_module",
+    "lua_result",
+    "lua_table",
+    "option_duration",
+    "parse_go_duration",
+    "time_duration_ns",
+    "time_module",
+]
