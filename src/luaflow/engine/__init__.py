@@ -1,0 +1,1 @@
+"""Execution engines that run luaflow workflows."""

@@ -1,0 +1,1 @@
+"""Temporal-backed execution engine for luaflow."""

