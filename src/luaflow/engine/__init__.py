@@ -1,1 +1,5 @@
-"""Execution engines that run luaflow workflows."""
+"""Engines run the scheduler's commands durably; Temporal is the one engine today."""
+
+from luaflow.engine._programs import Programs, check_entry_modules, chunk_name, entry_function
+
+__all__ = ["Programs", "check_entry_modules", "chunk_name", "entry_function"]

@@ -15,9 +15,9 @@ from luaflow.lua._runtime import LuaState
 from luaflow.lua._values import ValueConversionError, decode_str
 
 
-def lua_source(name: str) -> bytes:
-    """A Lua file shipped inside the luaflow.lua package."""
-    return resources.files("luaflow.lua").joinpath(name).read_bytes()
+def lua_source(name: str, package: str = "luaflow.lua") -> bytes:
+    """A Lua file shipped inside a luaflow package."""
+    return resources.files(package).joinpath(name).read_bytes()
 
 
 _TIME_LUA = lua_source("time.lua")

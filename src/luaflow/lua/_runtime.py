@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class LuaState:
         *,
         limits: LuaLimits | None = None,
         clock: Callable[[], float] = time.time,
+        printer: Callable[[str], None] | None = None,
     ) -> None:
         self.limits = limits or LuaLimits()
         self.runtime = lupa_lua.LuaRuntime(
@@ -77,6 +79,7 @@ class LuaState:
         self._clock = clock
         bridge = self.runtime.table()
         bridge[b"now_seconds"] = lambda: int(self._clock())
+        bridge[b"print"] = lambda text: (printer or _print)(str(decode_str(text)))
         self.rt = self.runtime.execute(_PRELUDE, bridge)
         # Read every helper now: lupa mis-reads table items from Python while a coroutine runs
         # (calls and `.items()` are fine), so runtime code never indexes Lua tables directly.
@@ -87,6 +90,7 @@ class LuaState:
         self.awaiting = self.rt[b"awaiting"]
         self._ptr = self.rt[b"ptr"]
         self._is_opaque = self.rt[b"is_opaque"]
+        self._index = self.rt[b"index"]
         self._is_error = self.rt[b"is_error"]
         self._error_fields = self.rt[b"error_fields"]
         self._make_error = self.rt[b"make_error"]
@@ -177,6 +181,10 @@ class LuaState:
     def ptr(self, table: Any) -> bytes:
         return bytes(self._ptr(table))
 
+    def index(self, table: Any, key: str) -> Any:
+        """`table[key]`, safe at any time (see the note in __init__)."""
+        return self._index(table, key.encode())
+
     def is_error(self, value: Any) -> bool:
         return bool(self._is_error(value))
 
@@ -192,6 +200,10 @@ class LuaState:
                 INTERNAL,
                 False,
             )
+        if isinstance(value, LuaflowError):
+            return value  # raised by a Python module function
+        if isinstance(value, BaseException):
+            return LuaflowError(f"{type(value).__name__}: {value}", INTERNAL, False)
         if self.is_error(value):
             message, kind, retryable, details, cause = self._error_fields(value)
             return LuaflowError(
@@ -222,6 +234,11 @@ class LuaState:
             cause,
             b"",
         )
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:

@@ -73,9 +73,21 @@ end
 
 -- Wrap a Python function that builds a runtime request into a Lua function that waits for it.
 -- The builder returns the request, or nil, err when the arguments are invalid.
+-- The builder gets the user call site ("file.lua:12") first, for history metadata and errors.
+local function site()
+    for level = 3, 40 do
+        local info = getinfo(level, "Sl")
+        if info == nil then return "" end
+        if info.what ~= "C" and info.source:sub(1, 9) ~= "@luaflow/" then
+            return info.short_src .. ":" .. tostring(info.currentline)
+        end
+    end
+    return ""
+end
+
 function rt.awaiting(build)
     return function(...)
-        local req, err = build(...)
+        local req, err = build(site(), ...)
         if req == nil then return nil, err end
         return co_yield(AWAIT, req)
     end
@@ -263,6 +275,10 @@ function rt.ptr(t)
 end
 
 -- Tables with an `__opaque` metatable (time objects...) have no JSON form (B2).
+function rt.index(t, k)
+    return t[k]
+end
+
 function rt.is_opaque(t)
     local mt = getmetatable(t)
     return mt ~= nil and rawget(mt, "__opaque") == true

@@ -1,1 +1,30 @@
-"""Temporal-backed execution engine for luaflow."""
+"""The Temporal engine: clients, workers, the dynamic Lua workflow and activity, dev server."""
+
+from luaflow.engine.temporal._client import ClientSettings, client_settings, connect
+from luaflow.engine.temporal._devserver import DevServer, DevServerError, running_server
+from luaflow.engine.temporal._errors import from_failure, to_application_error
+from luaflow.engine.temporal._worker import (
+    LuaWorkflow,
+    WorkerHost,
+    WorkerSettings,
+    build_worker,
+    release_host,
+    worker_settings,
+)
+
+__all__ = [
+    "ClientSettings",
+    "DevServer",
+    "DevServerError",
+    "LuaWorkflow",
+    "WorkerHost",
+    "WorkerSettings",
+    "build_worker",
+    "client_settings",
+    "connect",
+    "from_failure",
+    "release_host",
+    "running_server",
+    "to_application_error",
+    "worker_settings",
+]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ctypes
 import logging
 import os
@@ -120,6 +121,11 @@ class DevServer:
         return self.state_dir / "server.lock"
 
     @property
+    def info_path(self) -> Path:
+        """Where a running server's addresses are published for other luaflow processes."""
+        return self.state_dir / "server.json"
+
+    @property
     def pid(self) -> int | None:
         """The server's process id while it runs, else None."""
         proc = self._proc
@@ -165,6 +171,9 @@ class DevServer:
                         raise
                     log.debug("port collision starting Temporal dev server, retrying")
                 else:
+                    self.info_path.write_text(
+                        json.dumps({"address": self.address, "ui_url": self.ui_url})
+                    )
                     return
         except BaseException:
             await self._terminate()
@@ -439,3 +448,24 @@ def _wait_dead(pid: int, timeout: float) -> None:
         except ChildProcessError:
             return  # already reaped
         time.sleep(0.01)
+
+
+def running_server(state_dir: Path) -> tuple[str, str] | None:
+    """(address, ui_url) of a dev server another luaflow process runs on `state_dir`, if any.
+
+    A second command (`luaflow start`, `luaflow result`) then talks to that server instead of
+    failing on its lock.
+    """
+    lock_path = state_dir / "server.lock"
+    info_path = state_dir / "server.json"
+    if not lock_path.exists() or not info_path.exists():
+        return None
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        _lock_nonblocking(fd)
+    except OSError:
+        info = json.loads(info_path.read_text())
+        return str(info["address"]), str(info["ui_url"])
+    finally:
+        os.close(fd)
+    return None

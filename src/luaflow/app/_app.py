@@ -1,0 +1,218 @@
+"""Boot an app: validate its registry, start the Temporal clients and workers in lifecycle order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from luaflow.engine._programs import Programs, check_entry_modules, chunk_name
+from luaflow.engine.temporal import (
+    ClientSettings,
+    DevServer,
+    WorkerHost,
+    build_worker,
+    client_settings,
+    connect,
+    release_host,
+    running_server,
+    worker_settings,
+)
+from luaflow.lua import LuaflowError, LuaLimits, LuaState
+from luaflow.registry import LUA_KINDS, Entry, Registry, RegistryError, load_registry
+
+Reporter = Callable[[str], None]
+
+#: Where an app keeps the embedded server's state (SQLite, logs), inside the app folder.
+STATE_DIR = ".luaflow"
+
+
+def _meta_worker(entry: Entry, role: str) -> str | None:
+    temporal = entry.meta.get("temporal") or {}
+    section = temporal.get(role) if isinstance(temporal, dict) else None
+    worker = section.get("worker") if isinstance(section, dict) else None
+    return str(worker) if worker else None
+
+
+def workflow_type(entry: Entry) -> str:
+    """Temporal workflow type of a `workflow.lua` entry: `meta.temporal.workflow.name` or its id."""
+    temporal = entry.meta.get("temporal") or {}
+    name = (temporal.get("workflow") or {}).get("name") if isinstance(temporal, dict) else None
+    return str(name) if name else str(entry.id)
+
+
+def validate(registry: Registry) -> None:
+    """Everything that can be checked before connecting: modules, Lua syntax, options."""
+    for entry in registry.by_kind(*LUA_KINDS):
+        check_entry_modules(entry)
+        try:
+            LuaState().load(entry.source or "", chunk_name(registry, entry))
+        except LuaflowError as err:
+            raise entry.error(f"Lua syntax error: {err.message}", "source") from None
+    for entry in registry.by_kind("temporal.client"):
+        client_settings(entry)
+    for entry in registry.by_kind("temporal.worker"):
+        worker_settings(entry)
+
+
+@dataclass
+class _RunningWorker:
+    worker: Worker
+    host: WorkerHost
+    task: asyncio.Task[None]
+
+
+@dataclass
+class App:
+    """A loaded app. `start()` connects clients and starts workers; `stop()` undoes it."""
+
+    registry: Registry
+    report: Reporter = print
+    limits: LuaLimits = field(default_factory=LuaLimits)
+    server: DevServer | None = None
+    _clients: dict[str, tuple[ClientSettings, Client]] = field(default_factory=dict)
+    _workers: list[_RunningWorker] = field(default_factory=list)
+    _embedded_address: str | None = None
+
+    @classmethod
+    def load(cls, path: Path | str, report: Reporter = print) -> App:
+        registry = load_registry(path)
+        validate(registry)
+        for kind, entries in sorted(registry.ignored_kinds.items()):
+            ids = ", ".join(str(e) for e in entries)
+            report(f"ignoring entries of unsupported kind {kind}: {ids}")
+        return cls(registry, report)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.registry.root / STATE_DIR
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, *, workers: bool = True) -> None:
+        """Start auto-start entries in dependency order (clients before their workers)."""
+        for entry in self.registry.start_order():
+            if entry.kind == "temporal.client":
+                await self.client(str(entry.id))
+            elif entry.kind == "temporal.worker" and workers:
+                await self._start_worker(entry)
+
+    async def stop(self) -> None:
+        """Stop workers (reverse order), then the embedded server. Safe to call twice."""
+        for running in reversed(self._workers):
+            await running.worker.shutdown()
+            await asyncio.gather(running.task, return_exceptions=True)
+            release_host(running.host)
+        self._workers.clear()
+        self._clients.clear()
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+    async def __aenter__(self) -> App:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _embedded(self, settings: ClientSettings) -> str:
+        if self._embedded_address is None:
+            attached = running_server(self.state_dir)
+            if attached is not None:
+                self._embedded_address = attached[0]
+                self.report(f"using the Temporal server of the running app: UI {attached[1]}")
+            else:
+                self.server = DevServer(self.state_dir, namespace=settings.namespace)
+                await self.server.start()
+                self._embedded_address = self.server.address
+                self.report(
+                    f"embedded Temporal server at {self.server.address}, "
+                    f"UI {self.server.ui_url}"
+                )
+        return self._embedded_address
+
+    async def client(self, client_id: str) -> tuple[ClientSettings, Client]:
+        """The connected client of a `temporal.client` entry (connecting on first use)."""
+        if client_id not in self._clients:
+            entry = self.registry.get(client_id)
+            settings = client_settings(entry)
+            address = await self._embedded(settings) if settings.embedded else settings.address
+            try:
+                client = await connect(settings, address)
+            except RuntimeError as exc:
+                raise entry.error(f"cannot connect to Temporal at {address}: {exc}") from None
+            self._clients[client_id] = (settings, client)
+        return self._clients[client_id]
+
+    async def _start_worker(self, entry: Entry) -> None:
+        settings, client = await self.client(str(entry.data["client"]))
+        options = worker_settings(entry)
+        host = WorkerHost(
+            worker_id=str(entry.id),
+            namespace=settings.namespace,
+            task_queue=settings.tq_prefix + str(entry.data["task_queue"]),
+            tq_prefix=settings.tq_prefix,
+            programs=Programs(self.registry, self.limits),
+        )
+        for wf in self.registry.by_kind("workflow.lua"):
+            if _meta_worker(wf, "workflow") == str(entry.id):
+                host.workflows[workflow_type(wf)] = wf
+        for act in self.registry.by_kind("function.lua", "process.lua"):
+            if _meta_worker(act, "activity") == str(entry.id):
+                host.activities[str(act.id)] = act
+        if options.ignored:
+            self.report(
+                f"worker {entry.id}: options with no Temporal Python equivalent ignored: "
+                + ", ".join(sorted(options.ignored))
+            )
+        worker = build_worker(client, host, options)
+        task = asyncio.create_task(worker.run(), name=f"worker {entry.id}")
+        self._workers.append(_RunningWorker(worker, host, task))
+        self.report(
+            f"worker {entry.id} on task queue {host.task_queue}: "
+            f"{len(host.workflows)} workflow(s), {len(host.activities)} activity(ies)"
+        )
+
+    async def wait(self) -> None:
+        """Block until a worker stops (they run until `stop()`); a worker crash is raised."""
+        if not self._workers:
+            await asyncio.Event().wait()
+        await asyncio.wait([w.task for w in self._workers], return_when=asyncio.FIRST_COMPLETED)
+        for running in self._workers:
+            if running.task.done() and running.task.exception() is not None:
+                raise running.task.exception()  # type: ignore[misc]
+
+    # -- workflows -------------------------------------------------------------------------------
+
+    async def workflow_target(self, entry_id: str) -> tuple[Client, str, str]:
+        """(client, workflow type, task queue) a workflow entry is started with."""
+        entry = self.registry.get(entry_id)
+        if entry.kind != "workflow.lua":
+            raise RegistryError(f"{entry.id} is a {entry.kind}, not a workflow.lua entry")
+        worker_id = _meta_worker(entry, "workflow")
+        if worker_id is None:
+            raise entry.error("the workflow has no worker", "meta.temporal.workflow.worker")
+        worker = self.registry.get(worker_id)
+        settings, client = await self.client(str(worker.data["client"]))
+        return client, workflow_type(entry), settings.tq_prefix + str(worker.data["task_queue"])
+
+    async def start_workflow(
+        self, entry_id: str, args: Sequence[Any] = (), workflow_id: str | None = None
+    ) -> WorkflowHandle[Any, Any]:
+        client, type_name, task_queue = await self.workflow_target(entry_id)
+        return await client.start_workflow(
+            type_name, args=list(args), id=workflow_id or str(uuid.uuid4()), task_queue=task_queue
+        )
+
+    async def any_client(self) -> Client:
+        """The first client of the app (for commands that address a workflow by id)."""
+        clients = self.registry.by_kind("temporal.client")
+        if not clients:
+            raise RegistryError(f"no temporal.client entry in {self.registry.root}")
+        return (await self.client(str(clients[0].id)))[1]

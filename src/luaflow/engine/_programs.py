@@ -1,0 +1,145 @@
+"""From registry entries to running Lua: module allow-lists, imports, entry functions.
+
+Shared by every engine: a workflow run and an activity call both start from a fresh LuaState
+holding exactly the modules and libraries their entry lists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import lupa.lua55 as lupa_lua
+
+from luaflow.lua import (
+    IO_MODULES,
+    WALL_CLOCK,
+    LuaflowError,
+    LuaLimits,
+    LuaRuntimeError,
+    LuaState,
+    json_module,
+    time_module,
+)
+from luaflow.lua._errors import INTERNAL
+from luaflow.lua._runtime import ModuleLoader
+from luaflow.registry import Entry, Registry, RegistryError
+from luaflow.workflow import Scheduler, WorkflowEnv, WorkflowModules
+
+#: Modules implemented for workflow code (all replay-safe).
+WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json"})
+#: Modules implemented for host code (functions used as activities).
+HOST_MODULES = frozenset({"json", "time"})
+
+
+def check_entry_modules(entry: Entry) -> None:
+    """Reject at load time what can never work: I/O modules in workflows (B1), bad lists."""
+    modules = entry.data.get("modules") or []
+    for i, name in enumerate(modules):
+        if entry.kind == "workflow.lua" and name in IO_MODULES:
+            raise entry.error(
+                f'module "{name}" does I/O and is not allowed in a workflow; '
+                "call it from an activity (function.lua) instead",
+                f"modules[{i}]",
+            )
+
+
+def chunk_name(registry: Registry, entry: Entry) -> str:
+    """The name Lua errors carry: the source path relative to the app folder."""
+    if entry.source_path is None:
+        return str(entry.id)
+    try:
+        return os.path.relpath(entry.source_path, registry.root)
+    except ValueError:
+        return str(entry.source_path)
+
+
+def entry_function(state: LuaState, registry: Registry, entry: Entry) -> Any:
+    """Run the entry's chunk and return its entry point: `method` of the returned table
+    (default `main`), or the returned function itself (R18)."""
+    name = chunk_name(registry, entry)
+    if entry.source is None:
+        raise RegistryError("no source", file=entry.file, entry=str(entry.id), field="source")
+    results = state.call(state.load(entry.source, name))
+    value = results[0] if results else None
+    if lupa_lua.lua_type(value) == "function":
+        return value
+    method = entry.method or "main"
+    if lupa_lua.lua_type(value) == "table":
+        fn = state.index(value, method)
+        if lupa_lua.lua_type(fn) == "function":
+            return fn
+    raise LuaRuntimeError(
+        f"{name}: entry {entry.id} must return a function or a table with function '{method}'"
+    )
+
+
+class Programs:
+    """Creates the Lua states of an app's entries."""
+
+    def __init__(self, registry: Registry, limits: LuaLimits | None = None) -> None:
+        self.registry = registry
+        self.limits = limits or LuaLimits()
+
+    def _loaders(
+        self, entry: Entry, available: Mapping[str, ModuleLoader], implemented: frozenset[str]
+    ) -> dict[str, ModuleLoader]:
+        loaders: dict[str, ModuleLoader] = {}
+        for name in entry.data.get("modules") or []:
+            if name in available:
+                loaders[name] = available[name]
+            else:
+                loaders[name] = _missing(name, entry, implemented)
+        for alias, target in (entry.data.get("imports") or {}).items():
+            library = self.registry.get(target)
+            loaders[alias] = self._library_loader(library)
+        return loaders
+
+    def _library_loader(self, library: Entry) -> ModuleLoader:
+        def load(state: LuaState) -> Any:
+            name = chunk_name(self.registry, library)
+            results = state.call(state.load(library.source or "", name))
+            return results[0] if results else None
+
+        return load
+
+    def workflow(self, entry: Entry, env: WorkflowEnv) -> tuple[Scheduler, Any]:
+        """A fresh state and scheduler for one workflow run, and its entry function."""
+        state = LuaState(
+            limits=self.limits, clock=lambda: env.now_ns() / 1e9, printer=env.print
+        )
+        scheduler = Scheduler(state)
+        modules = WorkflowModules(state, scheduler, env).loaders()
+        state.install_require(self._loaders(entry, modules, WORKFLOW_MODULES), str(entry.id))
+        return scheduler, entry_function(state, self.registry, entry)
+
+    def call(self, entry: Entry, args: list[Any]) -> Any:
+        """Call a function entry as host code; its `nil, err` or raised error becomes a
+        LuaflowError (B7)."""
+        state = LuaState(limits=self.limits)
+        host: dict[str, ModuleLoader] = {
+            "json": json_module,
+            "time": lambda s: time_module(s, WALL_CLOCK),
+        }
+        state.install_require(self._loaders(entry, host, HOST_MODULES), str(entry.id))
+        fn = entry_function(state, self.registry, entry)
+        results = state.call(fn, *[state.to_lua(a) for a in args])
+        value = results[0] if results else None
+        err = results[1] if len(results) > 1 else None
+        if value is None and err is not None:
+            raise state.error_from_lua(err)
+        return state.from_lua(value, "result")
+
+
+def _missing(name: str, entry: Entry, implemented: frozenset[str]) -> ModuleLoader:
+    def fail(_: LuaState) -> Any:
+        raise LuaflowError(
+            f'module "{name}" is not available to {entry.kind} entry {entry.id} '
+            f"(available: {', '.join(sorted(implemented))})",
+            INTERNAL,
+            False,
+        )
+
+    return fail
+

@@ -1,0 +1,312 @@
+"""Temporal side of a `temporal.worker` entry: one dynamic workflow, one dynamic activity.
+
+Every `workflow.lua` entry bound to the worker is served by `LuaWorkflow` (looked up by workflow
+type), every activity entry by `ActivityHost.run` (looked up by activity type). The workflow loop
+drives the shared scheduler: commands become SDK awaitables, their completions become events,
+and the SDK's replay gives durability and non-determinism detection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import RawValue
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from luaflow.engine._programs import Programs
+from luaflow.engine.temporal._errors import from_failure, to_application_error
+from luaflow.lua import LuaflowError, parse_go_duration
+from luaflow.lua._errors import NOT_FOUND
+from luaflow.registry import Entry
+from luaflow.workflow import Command, Event, RetryPolicy, ScheduleActivity, StartTimer
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class WorkerHost:
+    """What one `temporal.worker` entry serves, found by the dynamic workflow through its queue."""
+
+    worker_id: str
+    namespace: str
+    task_queue: str  # with the client's tq_prefix applied
+    tq_prefix: str
+    programs: Programs
+    workflows: dict[str, Entry] = field(default_factory=dict)  # workflow type -> entry
+    activities: dict[str, Entry] = field(default_factory=dict)  # activity type -> entry
+
+    @activity.defn(dynamic=True)
+    def run_activity(self, args: Sequence[RawValue]) -> Any:
+        """Run an activity entry's Lua function in a fresh state (a thread of the executor)."""
+        name = activity.info().activity_type
+        entry = self.activities.get(name)
+        if entry is None:
+            raise ApplicationError(
+                f'activity "{name}" is not registered on worker {self.worker_id} '
+                f"(task queue {self.task_queue})",
+                type=NOT_FOUND,
+                non_retryable=False,
+            )
+        converter = activity.payload_converter()
+        values = [converter.from_payload(a.payload) for a in args]
+        try:
+            return self.programs.call(entry, values)
+        except LuaflowError as err:
+            raise to_application_error(err) from None
+
+
+_HOSTS: dict[tuple[str, str], WorkerHost] = {}
+
+
+def _host() -> WorkerHost:
+    info = workflow.info()
+    host = _HOSTS.get((info.namespace, info.task_queue))
+    if host is None:
+        raise RuntimeError(f"no luaflow worker serves task queue {info.task_queue}")
+    return host
+
+
+class _TemporalEnv:
+    """The replay-safe reads of a workflow, answered by the SDK."""
+
+    def now_ns(self) -> int:
+        return (workflow.now() - _EPOCH) // timedelta(microseconds=1) * 1000
+
+    def info(self) -> dict[str, Any]:
+        info = workflow.info()
+        return {
+            "workflow_id": info.workflow_id,
+            "run_id": info.run_id,
+            "workflow_type": info.workflow_type,
+            "task_queue": info.task_queue,
+            "namespace": info.namespace,
+            "attempt": info.attempt,
+            "history_length": info.get_current_history_length(),
+            "history_size": info.get_current_history_size(),
+        }
+
+    def history_length(self) -> int:
+        return workflow.info().get_current_history_length()
+
+    def history_size(self) -> int:
+        return workflow.info().get_current_history_size()
+
+    def print(self, text: str) -> None:
+        if not workflow.unsafe.is_replaying():
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+
+def _retry_policy(policy: RetryPolicy | None) -> TemporalRetryPolicy | None:
+    if policy is None:
+        return None
+    out = TemporalRetryPolicy(non_retryable_error_types=list(policy.non_retryable_error_types))
+    if policy.initial_interval is not None:
+        out.initial_interval = policy.initial_interval
+    if policy.backoff_coefficient is not None:
+        out.backoff_coefficient = policy.backoff_coefficient
+    if policy.maximum_interval is not None:
+        out.maximum_interval = policy.maximum_interval
+    if policy.maximum_attempts is not None:
+        out.maximum_attempts = policy.maximum_attempts
+    return out
+
+
+@workflow.defn(dynamic=True)
+class LuaWorkflow:
+    """Runs any `workflow.lua` entry: its type name selects the entry."""
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> Any:
+        host = _host()
+        info = workflow.info()
+        entry = host.workflows.get(info.workflow_type)
+        if entry is None:
+            # A task failure, not a workflow failure: deploying the workflow lets the run start.
+            raise RuntimeError(
+                f'workflow type "{info.workflow_type}" is not registered on worker '
+                f"{host.worker_id} (task queue {info.task_queue})"
+            )
+        converter = workflow.payload_converter()
+        values = [converter.from_payload(a.payload) for a in args]
+        scheduler, main = host.programs.workflow(entry, _TemporalEnv())
+        commands = scheduler.start(main, values)
+        while scheduler.outcome is None:
+            for command in commands:
+                self._launch(host, command)
+            await workflow.wait_condition(lambda: bool(self._events))
+            batch, self._events = self._events, []
+            commands = scheduler.step(batch)
+        outcome = scheduler.outcome
+        if outcome.error is not None:
+            raise to_application_error(outcome.error)
+        return outcome.value
+
+    def _launch(self, host: WorkerHost, command: Command) -> None:
+        future: asyncio.Future[Any]
+        if isinstance(command, ScheduleActivity):
+            opts = command.options
+            future = workflow.start_activity(
+                command.activity_type,
+                args=command.args,
+                task_queue=host.tq_prefix + opts.task_queue if opts.task_queue else None,
+                start_to_close_timeout=opts.start_to_close_timeout,
+                schedule_to_close_timeout=opts.schedule_to_close_timeout,
+                schedule_to_start_timeout=opts.schedule_to_start_timeout,
+                heartbeat_timeout=opts.heartbeat_timeout,
+                retry_policy=_retry_policy(opts.retry_policy),
+                activity_id=opts.activity_id,
+                cancellation_type=(
+                    workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                    if opts.wait_for_cancellation
+                    else workflow.ActivityCancellationType.TRY_CANCEL
+                ),
+                summary=command.site or None,
+            )
+        elif isinstance(command, StartTimer):
+            future = asyncio.ensure_future(
+                workflow.sleep(command.duration, summary=command.site or None)
+            )
+        else:
+            raise RuntimeError(f"unsupported command {command!r}")
+        future.add_done_callback(self._completer(command.id))
+
+    def _completer(self, command_id: int) -> Callable[[asyncio.Future[Any]], None]:
+        def done(future: asyncio.Future[Any]) -> None:
+            try:
+                self._events.append(Event(command_id, future.result()))
+            except (Exception, asyncio.CancelledError) as exc:
+                self._events.append(Event(command_id, error=from_failure(exc)))
+
+        return done
+
+
+# -- worker options (SPEC 1.11, B8) --------------------------------------------------------------
+
+_INT_OPTIONS = {
+    "max_concurrent_activity_execution_size": "max_concurrent_activities",
+    "max_concurrent_workflow_task_execution_size": "max_concurrent_workflow_tasks",
+    "max_concurrent_local_activity_execution_size": "max_concurrent_local_activities",
+    "max_concurrent_activity_task_pollers": "max_concurrent_activity_task_polls",
+    "max_concurrent_workflow_task_pollers": "max_concurrent_workflow_task_polls",
+}
+_RATE_OPTIONS = {
+    "worker_activities_per_second": "max_activities_per_second",
+    "task_queue_activities_per_second": "max_task_queue_activities_per_second",
+}
+_DURATION_OPTIONS = {
+    "sticky_schedule_to_start_timeout": "sticky_queue_schedule_to_start_timeout",
+    "worker_stop_timeout": "graceful_shutdown_timeout",
+    "max_heartbeat_throttle_interval": "max_heartbeat_throttle_interval",
+    "default_heartbeat_throttle_interval": "default_heartbeat_throttle_interval",
+}
+_BOOL_OPTIONS = {
+    "disable_eager_activities": "disable_eager_activity_execution",
+    "local_activity_worker_only": "no_remote_activities",
+    "use_versioning": "use_worker_versioning",
+}
+_STR_OPTIONS = {"identity": "identity", "build_id": "build_id"}
+#: Accepted for compatibility; the Python SDK has no equivalent.
+IGNORED_OPTIONS = frozenset(
+    {
+        "max_concurrent_session_execution_size",
+        "max_concurrent_eager_activity_execution_size",
+        "worker_local_activities_per_second",
+        "deadlock_detection_timeout",
+        "enable_logging_in_replay",
+        "enable_session_worker",
+        "disable_registration_aliasing",
+        "deployment_name",
+        "default_versioning_behavior",
+    }
+)
+
+
+@dataclass
+class WorkerSettings:
+    kwargs: dict[str, Any]
+    ignored: list[str]
+    disable_workflows: bool
+
+
+def worker_settings(entry: Entry) -> WorkerSettings:
+    """Map `worker_options` onto `Worker(...)` arguments; bad values name the option."""
+    options: Mapping[str, Any] = entry.data.get("worker_options") or {}
+    if not isinstance(options, Mapping):
+        raise entry.error("expected a mapping", "worker_options")
+    kwargs: dict[str, Any] = {}
+    ignored: list[str] = []
+    disable_workflows = False
+    for key, value in options.items():
+        path = f"worker_options.{key}"
+        if key in _INT_OPTIONS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise entry.error(f"expected a non-negative integer, got {value!r}", path)
+            if value > 0:
+                kwargs[_INT_OPTIONS[key]] = value
+        elif key in _RATE_OPTIONS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise entry.error(f"expected a non-negative number, got {value!r}", path)
+            if value > 0:
+                kwargs[_RATE_OPTIONS[key]] = float(value)
+        elif key in _DURATION_OPTIONS:
+            try:
+                ns = parse_go_duration(str(value))
+            except LuaflowError as exc:
+                raise entry.error(exc.message, path) from None
+            if ns > 0:
+                kwargs[_DURATION_OPTIONS[key]] = timedelta(microseconds=ns / 1000)
+        elif key in _BOOL_OPTIONS or key == "disable_workflow_worker":
+            if not isinstance(value, bool):
+                raise entry.error(f"expected true or false, got {value!r}", path)
+            if key == "disable_workflow_worker":
+                disable_workflows = value
+            else:
+                kwargs[_BOOL_OPTIONS[key]] = value
+        elif key in _STR_OPTIONS:
+            if not isinstance(value, str):
+                raise entry.error(f"expected a string, got {value!r}", path)
+            if value:
+                kwargs[_STR_OPTIONS[key]] = value
+        elif key in IGNORED_OPTIONS:
+            ignored.append(key)
+        else:
+            raise entry.error("unknown worker option", path)
+    return WorkerSettings(kwargs, ignored, disable_workflows)
+
+
+def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> Worker:
+    """A Worker serving `host`; registered so the dynamic workflow can find it."""
+    key = (host.namespace, host.task_queue)
+    if key in _HOSTS and _HOSTS[key] is not host:
+        raise RuntimeError(f"task queue {host.task_queue} is already served in this process")
+    _HOSTS[key] = host
+    workers = settings.kwargs.get("max_concurrent_activities", 100)
+    return Worker(
+        client,
+        task_queue=host.task_queue,
+        workflows=[] if settings.disable_workflows else [LuaWorkflow],
+        activities=[host.run_activity],
+        activity_executor=ThreadPoolExecutor(max_workers=min(workers, 64)),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        **settings.kwargs,
+    )
+
+
+def release_host(host: WorkerHost) -> None:
+    """Forget a host once its worker has shut down."""
+    if _HOSTS.get((host.namespace, host.task_queue)) is host:
+        del _HOSTS[(host.namespace, host.task_queue)]

@@ -1,0 +1,30 @@
+"""The deterministic workflow scheduler and the workflow variants of the Lua modules."""
+
+from luaflow.workflow._commands import (
+    DEFAULT_START_TO_CLOSE,
+    ActivityOptions,
+    Command,
+    Event,
+    RetryPolicy,
+    ScheduleActivity,
+    StartTimer,
+    parse_activity_options,
+)
+from luaflow.workflow._modules import WorkflowModules, check_target
+from luaflow.workflow._scheduler import Outcome, Scheduler, WorkflowEnv
+
+__all__ = [
+    "DEFAULT_START_TO_CLOSE",
+    "ActivityOptions",
+    "Command",
+    "Event",
+    "Outcome",
+    "RetryPolicy",
+    "ScheduleActivity",
+    "Scheduler",
+    "StartTimer",
+    "WorkflowEnv",
+    "WorkflowModules",
+    "check_target",
+    "parse_activity_options",
+]

@@ -1,0 +1,136 @@
+"""Commands a workflow issues to its engine, the events that answer them, and their options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from luaflow.lua import LuaflowError, option_duration
+from luaflow.lua._errors import INVALID
+
+#: Default start-to-close timeout of an activity (SPEC 2.1, B3).
+DEFAULT_START_TO_CLOSE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Temporal retry policy fields as Lua code sets them (intervals in ms or Go durations)."""
+
+    initial_interval: timedelta | None = None
+    backoff_coefficient: float | None = None
+    maximum_interval: timedelta | None = None
+    maximum_attempts: int | None = None
+    non_retryable_error_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActivityOptions:
+    start_to_close_timeout: timedelta | None = DEFAULT_START_TO_CLOSE
+    schedule_to_close_timeout: timedelta | None = None
+    schedule_to_start_timeout: timedelta | None = None
+    heartbeat_timeout: timedelta | None = None
+    activity_id: str | None = None
+    task_queue: str | None = None
+    wait_for_cancellation: bool = False
+    disable_eager_execution: bool = False
+    retry_policy: RetryPolicy | None = None
+
+
+@dataclass
+class Command:
+    """Something only the engine can do; the task that issued it waits for its Event."""
+
+    site: str  # Lua call site, "file.lua:12"
+    id: int = field(default=0, init=False)
+
+
+@dataclass
+class ScheduleActivity(Command):
+    activity_type: str = ""
+    args: list[Any] = field(default_factory=list)
+    options: ActivityOptions = field(default_factory=ActivityOptions)
+
+
+@dataclass
+class StartTimer(Command):
+    duration: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class Event:
+    """The outcome of a command: a value, or an error."""
+
+    command_id: int
+    value: Any = None
+    error: LuaflowError | None = None
+
+
+_DURATION_KEYS = {
+    "start_to_close_timeout",
+    "schedule_to_close_timeout",
+    "schedule_to_start_timeout",
+    "heartbeat_timeout",
+}
+_BOOL_KEYS = {"wait_for_cancellation", "disable_eager_execution"}
+_STR_KEYS = {"id": "activity_id", "task_queue": "task_queue"}
+
+
+def _invalid(message: str) -> LuaflowError:
+    return LuaflowError(message, INVALID, False)
+
+
+def parse_activity_options(options: Mapping[str, Any]) -> ActivityOptions:
+    """Validate `funcs` executor options (keys `activity.*`, also `temporal.activity.*`).
+
+    Unknown keys are ignored as the reference runtime does for non-Temporal executors; a known key
+    with a bad value is an `Invalid` error naming the key.
+    """
+    values: dict[str, Any] = {}
+    for raw_key, value in options.items():
+        key = raw_key.removeprefix("temporal.")
+        if not key.startswith("activity."):
+            continue
+        name = key.removeprefix("activity.")
+        if name in _DURATION_KEYS:
+            values[name] = option_duration(value, raw_key)
+        elif name in _BOOL_KEYS:
+            if not isinstance(value, bool):
+                raise _invalid(f"option {raw_key}: expected a boolean, got {value!r}")
+            values[name] = value
+        elif name in _STR_KEYS:
+            if not isinstance(value, str) or not value:
+                raise _invalid(f"option {raw_key}: expected a non-empty string, got {value!r}")
+            values[_STR_KEYS[name]] = value
+        elif name == "retry_policy":
+            values["retry_policy"] = parse_retry_policy(value, raw_key)
+        else:
+            raise _invalid(f"option {raw_key}: unknown activity option")
+    return ActivityOptions(**values)
+
+
+def parse_retry_policy(value: Any, key: str) -> RetryPolicy:
+    """A retry policy table; intervals are milliseconds or Go duration strings."""
+    if not isinstance(value, Mapping):
+        raise _invalid(f"option {key}: expected a table")
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        path = f"{key}.{name}"
+        if name in ("initial_interval", "maximum_interval"):
+            out[name] = option_duration(item, path)
+        elif name == "backoff_coefficient":
+            if isinstance(item, bool) or not isinstance(item, int | float) or item < 1:
+                raise _invalid(f"option {path}: expected a number >= 1, got {item!r}")
+            out[name] = float(item)
+        elif name == "maximum_attempts":
+            if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+                raise _invalid(f"option {path}: expected an integer >= 0, got {item!r}")
+            out[name] = item
+        elif name == "non_retryable_error_types":
+            if not isinstance(item, list) or not all(isinstance(x, str) for x in item):
+                raise _invalid(f"option {path}: expected a list of error kinds")
+            out[name] = tuple(item)
+        else:
+            raise _invalid(f"option {path}: unknown retry policy field")
+    return RetryPolicy(**out)
