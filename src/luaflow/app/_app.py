@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,8 +81,10 @@ class App:
     _embedded_address: str | None = None
 
     @classmethod
-    def load(cls, path: Path | str, report: Reporter = print) -> App:
-        registry = load_registry(path)
+    def load(
+        cls, path: Path | str, report: Reporter = print, environ: Mapping[str, str] | None = None
+    ) -> App:
+        registry = load_registry(path, environ)
         validate(registry)
         for kind, entries in sorted(registry.ignored_kinds.items()):
             ids = ", ".join(str(e) for e in entries)
@@ -132,8 +134,7 @@ class App:
                 await self.server.start()
                 self._embedded_address = self.server.address
                 self.report(
-                    f"embedded Temporal server at {self.server.address}, "
-                    f"UI {self.server.ui_url}"
+                    f"embedded Temporal server at {self.server.address}, UI {self.server.ui_url}"
                 )
         return self._embedded_address
 
@@ -150,9 +151,9 @@ class App:
             self._clients[client_id] = (settings, client)
         return self._clients[client_id]
 
-    async def _start_worker(self, entry: Entry) -> None:
-        settings, client = await self.client(str(entry.data["client"]))
-        options = worker_settings(entry)
+    def worker_host(self, entry: Entry) -> WorkerHost:
+        """What a `temporal.worker` entry serves (also used to replay histories offline)."""
+        settings = client_settings(self.registry.get(str(entry.data["client"])))
         host = WorkerHost(
             worker_id=str(entry.id),
             namespace=settings.namespace,
@@ -166,6 +167,12 @@ class App:
         for act in self.registry.by_kind("function.lua", "process.lua"):
             if _meta_worker(act, "activity") == str(entry.id):
                 host.activities[str(act.id)] = act
+        return host
+
+    async def _start_worker(self, entry: Entry) -> None:
+        _, client = await self.client(str(entry.data["client"]))
+        options = worker_settings(entry)
+        host = self.worker_host(entry)
         if options.ignored:
             self.report(
                 f"worker {entry.id}: options with no Temporal Python equivalent ignored: "

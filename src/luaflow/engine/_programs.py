@@ -106,9 +106,7 @@ class Programs:
 
     def workflow(self, entry: Entry, env: WorkflowEnv) -> tuple[Scheduler, Any]:
         """A fresh state and scheduler for one workflow run, and its entry function."""
-        state = LuaState(
-            limits=self.limits, clock=lambda: env.now_ns() / 1e9, printer=env.print
-        )
+        state = LuaState(limits=self.limits, clock=lambda: env.now_ns() / 1e9, printer=env.print)
         scheduler = Scheduler(state)
         modules = WorkflowModules(state, scheduler, env).loaders()
         state.install_require(self._loaders(entry, modules, WORKFLOW_MODULES), str(entry.id))
@@ -142,4 +140,3 @@ def _missing(name: str, entry: Entry, implemented: frozenset[str]) -> ModuleLoad
         )
 
     return fail
-

@@ -1,4 +1,4 @@
-"""Durations in the two conventions of SPEC 2: Go strings and numbers in ns (time) or ms (options)."""
+"""Durations in SPEC 2's two conventions: Go strings, numbers in ns (time) or ms (options)."""
 
 from __future__ import annotations
 

@@ -58,7 +58,12 @@ class LuaflowError(Exception):
         err: LuaflowError | None = self
         while err is not None:
             out.append(
-                {"msg": err.message, "kind": err.kind, "retry": err.retryable, "details": err.details}
+                {
+                    "msg": err.message,
+                    "kind": err.kind,
+                    "retry": err.retryable,
+                    "details": err.details,
+                }
             )
             err = err.cause
         return out

@@ -94,7 +94,7 @@ class LuaState:
         self._is_error = self.rt[b"is_error"]
         self._error_fields = self.rt[b"error_fields"]
         self._make_error = self.rt[b"make_error"]
-        self._budget_sentinel = self.rt[b"BUDGET"]
+        self._is_budget = self.rt[b"is_budget"]
         self.globals = self.runtime.globals()
 
     # -- modules ---------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class LuaState:
 
     def error_from_lua(self, value: Any) -> LuaflowError:
         """Any raised or returned Lua error value as a LuaflowError (B7)."""
-        if value == self._budget_sentinel:
+        if self._is_budget(value):
             return LuaflowError(
                 f"instruction budget exceeded ({self.limits.instructions} instructions in one "
                 "step): runaway loop?",

@@ -92,7 +92,9 @@ def _table_from_lua(state: LuaState, table: Any, path: str, depth: int, seen: se
     out: dict[str, Any] = {}
     for key, item in items:
         if not isinstance(key, bytes):
-            raise ValueConversionError(f"cannot encode table key of type {type(key).__name__}", path)
+            raise ValueConversionError(
+                f"cannot encode table key of type {type(key).__name__}", path
+            )
         name = key.decode("utf-8", errors="replace")
         out[name] = _from_lua(state, item, f"{path}.{name}", depth + 1, seen)
     return out

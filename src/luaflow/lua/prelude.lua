@@ -43,7 +43,9 @@ function rt.set_budget(n)
     budget_left = n
 end
 
-rt.BUDGET = BUDGET
+function rt.is_budget(e)
+    return e == BUDGET
+end
 
 local function rethrow_budget(ok, ...)
     if not ok and (...) == BUDGET then raw_error(BUDGET, 0) end

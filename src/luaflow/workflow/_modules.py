@@ -30,9 +30,7 @@ def check_target(target: Any) -> str:
     text = _text(target) if target is not None else ""
     ns, sep, name = text.partition(":")
     if not text or not sep or not ns or not name:
-        raise LuaflowError(
-            f'invalid target "{text}": expected "namespace:name"', INVALID, False
-        )
+        raise LuaflowError(f'invalid target "{text}": expected "namespace:name"', INVALID, False)
     return text
 
 
@@ -96,7 +94,9 @@ class WorkflowModules:
                 StartTimer(site=_text(site), duration=timedelta(microseconds=int(ns) / 1000))
             )
 
-        return time_module(self.state, Clock(now_ns=self.env.now_ns, sleep=self.state.awaiting(timer)))
+        return time_module(
+            self.state, Clock(now_ns=self.env.now_ns, sleep=self.state.awaiting(timer))
+        )
 
     # -- workflow --------------------------------------------------------------------------------
 

@@ -106,4 +106,3 @@ class Scheduler:
         if value is None and err is not None:
             return Outcome(error=self.state.error_from_lua(err))
         return Outcome(value=self.state.from_lua(value, "workflow result"))
-

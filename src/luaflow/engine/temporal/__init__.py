@@ -8,6 +8,7 @@ from luaflow.engine.temporal._worker import (
     WorkerHost,
     WorkerSettings,
     build_worker,
+    register_host,
     release_host,
     worker_settings,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "client_settings",
     "connect",
     "from_failure",
+    "register_host",
     "release_host",
     "running_server",
     "to_application_error",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import ctypes
+import json
 import logging
 import os
 import shutil

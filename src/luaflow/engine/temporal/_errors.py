@@ -56,7 +56,7 @@ def from_failure(exc: BaseException) -> LuaflowError:
         extra = (
             {"_activity_id": exc.activity_id, "_activity_type": exc.activity_type}
             if isinstance(exc, ActivityError)
-            else {"_workflow_id": exc.id, "_workflow_type": exc.workflow_type}
+            else {"_workflow_id": exc.workflow_id, "_workflow_type": exc.workflow_type}
         )
         if err.details is None:
             err.details = extra

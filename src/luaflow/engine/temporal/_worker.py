@@ -69,11 +69,16 @@ _HOSTS: dict[tuple[str, str], WorkerHost] = {}
 
 
 def _host() -> WorkerHost:
+    """The host serving this run: by task queue, or (in a Replayer, whose queue is synthetic)
+    the host registering the workflow type."""
     info = workflow.info()
     host = _HOSTS.get((info.namespace, info.task_queue))
-    if host is None:
-        raise RuntimeError(f"no luaflow worker serves task queue {info.task_queue}")
-    return host
+    if host is not None:
+        return host
+    candidates = [h for h in _HOSTS.values() if info.workflow_type in h.workflows]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise RuntimeError(f"no luaflow worker serves task queue {info.task_queue}")
 
 
 class _TemporalEnv:
@@ -288,12 +293,18 @@ def worker_settings(entry: Entry) -> WorkerSettings:
     return WorkerSettings(kwargs, ignored, disable_workflows)
 
 
-def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> Worker:
-    """A Worker serving `host`; registered so the dynamic workflow can find it."""
+def register_host(host: WorkerHost) -> None:
+    """Make `host` the one the dynamic workflow finds for its namespace and task queue (a worker
+    does this; a Replayer needs it too)."""
     key = (host.namespace, host.task_queue)
     if key in _HOSTS and _HOSTS[key] is not host:
         raise RuntimeError(f"task queue {host.task_queue} is already served in this process")
     _HOSTS[key] = host
+
+
+def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> Worker:
+    """A Worker serving `host`; registered so the dynamic workflow can find it."""
+    register_host(host)
     workers = settings.kwargs.get("max_concurrent_activities", 100)
     return Worker(
         client,
