@@ -45,6 +45,8 @@ def boot(dev_server: DevServer) -> Callable[[Path], App]:
     """Load an app folder pointed at the session's server (`TEMPORAL_ADDRESS`)."""
 
     def load(path: Path) -> App:
-        return App.load(path, report=lambda _: None, environ={"TEMPORAL_ADDRESS": dev_server.address})
+        return App.load(
+            path, report=lambda _: None, environ={"TEMPORAL_ADDRESS": dev_server.address}
+        )
 
     return load

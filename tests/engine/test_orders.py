@@ -46,9 +46,7 @@ async def test_order_completes(order_app: Path, boot: Callable[[Path], App]) -> 
         assert result == {"status": "completed", "payment_id": "pay-c-1-42", "tracking": "TRK-o-1"}
         history = await handle.fetch_history()
         assert _activity_types(history) == ["app:charge_payment", "app:ship_order"]
-        timers = [
-            e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
-        ]
+        timers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
         assert len(timers) == 1
         assert timers[0].timer_started_event_attributes.start_to_fire_timeout.seconds == 1
 

@@ -113,13 +113,13 @@ def start(
 ) -> None:
     """Start workflow ENTRY (e.g. app:order_workflow) and print its id.
 
-    Unless another luaflow process already runs this app, the app's workers run in this
-    process while it waits.
+    With --wait, unless another luaflow process already runs this app, the app's workers run
+    in this process until the result is in.
     """
     args = _parse_inputs(inputs)
 
     async def body(app: App) -> int:
-        await app.start(workers=not _attached(app))
+        await app.start(workers=wait and not _attached(app))
         handle = await app.start_workflow(entry, args, workflow_id)
         click.echo(handle.id)
         if wait:

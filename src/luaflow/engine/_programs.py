@@ -25,7 +25,7 @@ from luaflow.lua import (
 from luaflow.lua._errors import INTERNAL
 from luaflow.lua._runtime import ModuleLoader
 from luaflow.registry import Entry, Registry, RegistryError
-from luaflow.workflow import Scheduler, WorkflowEnv, WorkflowModules
+from luaflow.workflow import Scheduler, WorkflowEnv, new_workflow_state
 
 #: Modules implemented for workflow code (all replay-safe).
 WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json"})
@@ -106,9 +106,7 @@ class Programs:
 
     def workflow(self, entry: Entry, env: WorkflowEnv) -> tuple[Scheduler, Any]:
         """A fresh state and scheduler for one workflow run, and its entry function."""
-        state = LuaState(limits=self.limits, clock=lambda: env.now_ns() / 1e9, printer=env.print)
-        scheduler = Scheduler(state)
-        modules = WorkflowModules(state, scheduler, env).loaders()
+        state, scheduler, modules = new_workflow_state(env, self.limits)
         state.install_require(self._loaders(entry, modules, WORKFLOW_MODULES), str(entry.id))
         return scheduler, entry_function(state, self.registry, entry)
 

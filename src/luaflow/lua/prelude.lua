@@ -271,6 +271,14 @@ function rt.install_require(loaders, describe)
     end
 end
 
+-- print goes through the runtime: workflows stay quiet while replaying.
+print = function(...)
+    local n = select("#", ...)
+    local parts = {}
+    for i = 1, n do parts[i] = tostring((select(i, ...))) end
+    bridge.print(table.concat(parts, "\t"))
+end
+
 -- Identity of a table for cycle detection in value conversion.
 function rt.ptr(t)
     return str_format("%p", t)

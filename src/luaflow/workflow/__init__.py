@@ -10,7 +10,7 @@ from luaflow.workflow._commands import (
     StartTimer,
     parse_activity_options,
 )
-from luaflow.workflow._modules import WorkflowModules, check_target
+from luaflow.workflow._modules import WorkflowModules, check_target, new_workflow_state
 from luaflow.workflow._scheduler import Outcome, Scheduler, WorkflowEnv
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "WorkflowEnv",
     "WorkflowModules",
     "check_target",
+    "new_workflow_state",
     "parse_activity_options",
 ]

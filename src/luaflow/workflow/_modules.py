@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from luaflow.lua import Clock, LuaflowError, LuaState, json_module, lua_table, time_module
+from luaflow.lua import (
+    Clock,
+    LuaflowError,
+    LuaLimits,
+    LuaState,
+    json_module,
+    lua_table,
+    time_module,
+)
 from luaflow.lua._errors import INVALID
 from luaflow.lua._modules import lua_source
 from luaflow.lua._runtime import ModuleLoader
@@ -110,3 +118,13 @@ class WorkflowModules:
                 "history_size": env.history_size,
             },
         )
+
+
+def new_workflow_state(
+    env: WorkflowEnv, limits: LuaLimits | None = None
+) -> tuple[LuaState, Scheduler, dict[str, ModuleLoader]]:
+    """A fresh state for one workflow run: workflow time for os/time, quiet print on replay,
+    and the workflow modules bound to its scheduler."""
+    state = LuaState(limits=limits, clock=lambda: env.now_ns() / 1e9, printer=env.print)
+    scheduler = Scheduler(state)
+    return state, scheduler, WorkflowModules(state, scheduler, env).loaders()

@@ -1,0 +1,5 @@
+"""`python -m luaflow` runs the CLI."""
+
+from luaflow.cli import main
+
+main()

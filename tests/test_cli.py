@@ -1,0 +1,182 @@
+"""The `luaflow` command as a user runs it: clear errors on bad apps, durability across kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from luaflow.engine.temporal import DevServer
+
+LUAFLOW = [sys.executable, "-m", "luaflow"]
+
+
+def _luaflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LUAFLOW, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _break(app: Path, old: str, new: str, file: str = "src/_index.yaml") -> None:
+    path = app / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "file", "expected"),
+    [
+        ("kind: workflow.lua", "kind: workflow.lua\n  bad: [", "src/_index.yaml", "invalid YAML"),
+        ("worker: app:worker", "worker: app:wrker", "src/_index.yaml", "unknown entry app:wrker"),
+        ("return { main = main }", "return { main = main", "src/order_workflow.lua", "syntax"),
+        (
+            "modules: [funcs, time, workflow]",
+            "modules: [funcs, time, http]",
+            "src/_index.yaml",
+            'module "http" does I/O',
+        ),
+    ],
+    ids=["bad-yaml", "unknown-reference", "lua-syntax", "forbidden-module"],
+)
+def test_bad_app_gives_one_clear_error(
+    order_app: Path, old: str, new: str, file: str, expected: str
+) -> None:
+    _break(order_app, old, new, file)
+    result = _luaflow("start", "app:order_workflow", "--app", str(order_app))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    message = " ".join(lines)
+    assert "Traceback" not in result.stderr
+    assert expected in message
+    assert "_index.yaml" in message  # the file is named
+    if file.endswith(".lua"):
+        assert "app:order_workflow" in message and "order_workflow.lua:" in message
+    if expected != "invalid YAML":
+        assert "app:order_workflow" in message or "app:worker" in message
+
+
+def test_bad_input_json_is_rejected(order_app: Path) -> None:
+    result = _luaflow("start", "app:order_workflow", "--app", str(order_app), "--input", "{x")
+    assert result.returncode == 2
+    assert "not valid JSON" in result.stderr
+
+
+def test_start_wait_on_embedded_server(order_app: Path) -> None:
+    """The README's first command: embedded server, workers in-process, result printed."""
+    order = {"id": "o-9", "total": 5, "customer_id": "c-9", "shipping_address": "x", "delay": "1s"}
+    result = _luaflow(
+        "start",
+        "app:order_workflow",
+        "--app",
+        str(order_app),
+        "--input",
+        json.dumps(order),
+        "--wait",
+        env={"TEMPORAL_ADDRESS": "embedded"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == {
+        "status": "completed",
+        "payment_id": "pay-c-9-5",
+        "tracking": "TRK-o-9",
+    }
+    assert "UI http://" in result.stderr
+    assert (order_app / ".luaflow" / "temporal.db").exists()
+
+
+class _Output:
+    """Collects a child's stdout on a thread, so waiting for a line can time out."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.text = ""
+        self._thread = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.text += line
+
+    def wait_for(self, needle: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not seen; output so far:\n{self.text}")
+            time.sleep(0.1)
+
+
+async def test_worker_kill9_during_sleep(order_app: Path, dev_server: DevServer) -> None:
+    """kill -9 the worker while the workflow sleeps; a new worker finishes it, and the
+    charge activity ran exactly once."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "PYTHONUNBUFFERED": "1"}
+    cmd = [*LUAFLOW, "run", str(order_app)]
+    first = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    first_out = _Output(first)
+    workflow_id = f"kill9-{uuid.uuid4().hex}"
+    order = {"id": "k-1", "total": 7, "customer_id": "c-k", "shipping_address": "y", "delay": "4s"}
+    try:
+        started = _luaflow(
+            "start",
+            "app:order_workflow",
+            "--app",
+            str(order_app),
+            "--id",
+            workflow_id,
+            "--input",
+            json.dumps(order),
+            env={"TEMPORAL_ADDRESS": dev_server.address},
+        )
+        assert started.returncode == 0, started.stderr
+        first_out.wait_for("charged", 30)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    assert first.returncode == -signal.SIGKILL
+
+    second = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    second_out = _Output(second)
+    try:
+        second_out.wait_for("shipped k-1", 60)
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(30)
+    assert second.returncode == 0
+    assert (first_out.text + second_out.text).count("charged") == 1
+
+    client = await Client.connect(dev_server.address)
+    handle = client.get_workflow_handle(workflow_id)
+    assert (await handle.result())["status"] == "completed"
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert scheduled == ["app:charge_payment", "app:ship_order"]
+    started_attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert started_attempts == [1, 1]
