@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -156,17 +157,18 @@ async def test_worker_kill9_during_sleep(order_app: Path, dev_server: DevServer)
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
     second_out = _Output(second)
+    client = await Client.connect(dev_server.address)
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        second_out.wait_for("shipped k-1", 60)
+        # The result needs the restarted worker: wait for it before stopping that worker.
+        result = await asyncio.wait_for(handle.result(), 60)
     finally:
         second.send_signal(signal.SIGINT)
         second.wait(30)
+    assert result["status"] == "completed"
     assert second.returncode == 0
+    assert "shipped k-1" in second_out.text
     assert (first_out.text + second_out.text).count("charged") == 1
-
-    client = await Client.connect(dev_server.address)
-    handle = client.get_workflow_handle(workflow_id)
-    assert (await handle.result())["status"] == "completed"
     history = await handle.fetch_history()
     scheduled = [
         e.activity_task_scheduled_event_attributes.activity_type.name

@@ -143,6 +143,11 @@ class App:
         if client_id not in self._clients:
             entry = self.registry.get(client_id)
             settings = client_settings(entry)
+            if settings.ignored:
+                self.report(
+                    f"client {entry.id}: fields with no Temporal Python equivalent ignored: "
+                    + ", ".join(settings.ignored)
+                )
             address = await self._embedded(settings) if settings.embedded else settings.address
             try:
                 client = await connect(settings, address)

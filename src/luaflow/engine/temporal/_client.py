@@ -28,6 +28,7 @@ class ClientSettings:
     keep_alive: KeepAliveConfig
     tls: TLSConfig | bool | None
     api_key: str | None
+    ignored: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -115,7 +116,16 @@ def client_settings(entry: Entry) -> ClientSettings:
             client_cert=cert,
             client_private_key=key,
         )
+    ignored = tuple(
+        name
+        for name, present in (
+            ("tls.insecure_skip_verify", bool(tls_section.get("insecure_skip_verify"))),
+            ("health_check", "health_check" in entry.data),
+        )
+        if present
+    )
     return ClientSettings(
+        ignored=ignored,
         entry_id=str(entry.id),
         address=address,
         namespace=namespace,
