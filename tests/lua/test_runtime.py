@@ -163,3 +163,12 @@ def test_pairs_order_is_identical_across_processes() -> None:
     }
     assert len(outputs) == 1
     assert outputs.pop().count(",") == 199
+
+
+def test_python_objects_are_opaque_to_lua() -> None:
+    state = LuaState()
+    state.install_require({"json": json_module}, "app:x")
+    code = (
+        "local ok, err = pcall(function() return require('json').encode.__globals__ end) return ok"
+    )
+    assert run(code, state) == [False]

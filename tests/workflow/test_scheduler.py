@@ -36,6 +36,12 @@ class FakeEnv:
     def print(self, text: str) -> None:
         self.printed.append(text)
 
+    def pid(self) -> str:
+        return "{app:client@app:worker|wf-1}"
+
+    def random_bytes(self, n: int) -> bytes:
+        return bytes(range(n))
+
 
 def start(code: str, *args: Any) -> tuple[Scheduler, list[Any]]:
     state, scheduler, modules = new_workflow_state(FakeEnv())

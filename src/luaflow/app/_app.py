@@ -161,6 +161,7 @@ class App:
         settings = client_settings(self.registry.get(str(entry.data["client"])))
         host = WorkerHost(
             worker_id=str(entry.id),
+            client_id=str(entry.data["client"]),
             namespace=settings.namespace,
             task_queue=settings.tq_prefix + str(entry.data["task_queue"]),
             tq_prefix=settings.tq_prefix,

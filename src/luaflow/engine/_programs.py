@@ -7,6 +7,7 @@ holding exactly the modules and libraries their entry lists.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,15 +23,17 @@ from luaflow.lua import (
     json_module,
     time_module,
 )
+from luaflow.lua._crypto import crypto_module
 from luaflow.lua._errors import INTERNAL
 from luaflow.lua._runtime import ModuleLoader
+from luaflow.lua._uuid import OS_RANDOM, uuid_module
 from luaflow.registry import Entry, Registry, RegistryError
 from luaflow.workflow import Scheduler, WorkflowEnv, new_workflow_state
 
 #: Modules implemented for workflow code (all replay-safe).
-WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json"})
+WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json", "uuid", "crypto"})
 #: Modules implemented for host code (functions used as activities).
-HOST_MODULES = frozenset({"json", "time"})
+HOST_MODULES = frozenset({"json", "time", "uuid", "crypto"})
 
 
 def check_entry_modules(entry: Entry) -> None:
@@ -117,6 +120,8 @@ class Programs:
         host: dict[str, ModuleLoader] = {
             "json": json_module,
             "time": lambda s: time_module(s, WALL_CLOCK),
+            "uuid": lambda s: uuid_module(s, OS_RANDOM, time.time_ns),
+            "crypto": lambda s: crypto_module(s, OS_RANDOM),
         }
         state.install_require(self._loaders(entry, host, HOST_MODULES), str(entry.id))
         fn = entry_function(state, self.registry, entry)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time as _time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -46,6 +46,8 @@ class Clock:
 
     now_ns: Callable[[], int]
     sleep: Any  # a Python or Lua callable taking nanoseconds
+    #: Durable timers (`after`, `timer`, ...) that only workflows provide.
+    timers: Mapping[str, Any] = field(default_factory=dict)
 
 
 WALL_CLOCK = Clock(now_ns=_time.time_ns, sleep=lambda ns: _time.sleep(ns / 1e9))
@@ -88,6 +90,7 @@ def time_module(state: LuaState, clock: Clock) -> Any:
             "sleep": clock.sleep,
             "parse_duration": parse,
             "format_duration": lambda ns: format_duration(int(ns)).encode(),
+            **clock.timers,
         },
     )
     return state.call(state.load(_TIME_LUA.decode(), "luaflow/time.lua"), bridge)[0]

@@ -75,6 +75,7 @@ class LuaState:
             unpack_returned_tuples=True,
             max_memory=self.limits.memory,
             string_hash_seed=STRING_HASH_SEED,
+            attribute_filter=_deny_attributes,
         )
         self._clock = clock
         bridge = self.runtime.table()
@@ -88,6 +89,7 @@ class LuaState:
         self._set_budget = self.rt[b"set_budget"]
         self._install_require = self.rt[b"install_require"]
         self.awaiting = self.rt[b"awaiting"]
+        self.await_ = self.rt[b"await"]
         self._ptr = self.rt[b"ptr"]
         self._is_opaque = self.rt[b"is_opaque"]
         self._index = self.rt[b"index"]
@@ -234,6 +236,11 @@ class LuaState:
             cause,
             b"",
         )
+
+
+def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
+    """Python objects handed to Lua stay opaque: `fn.__globals__` would escape the sandbox."""
+    raise AttributeError("Python attributes are not accessible from Lua")
 
 
 def _print(text: str) -> None:

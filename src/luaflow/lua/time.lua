@@ -108,4 +108,38 @@ function time.sleep(d)
     clock.sleep(ns)
 end
 
+-- Durable timers delivered through channels (workflows only: the clock provides them).
+local function positive(d)
+    local ns, err = to_ns(d)
+    if ns == nil then error(err, 3) end
+    if ns <= 0 then
+        error(errors.new({ kind = errors.INVALID, message = "duration must be positive" }), 3)
+    end
+    if clock.after == nil then error("timers are only available inside workflows", 3) end
+    return ns
+end
+
+function time.after(d)
+    return clock.wrap(clock.after(positive(d)))
+end
+
+local Timer = { __name = "time.Timer" }
+Timer.__index = Timer
+function Timer:response() return self._ch end
+Timer.channel = Timer.response
+function Timer:stop() return clock.timer_stop(self._t) end
+function Timer:reset(d) return clock.timer_reset(self._t, positive(d)) end
+
+function time.timer(d)
+    local t = clock.timer(positive(d), false)
+    return setmetatable({ _t = t, _ch = clock.wrap(clock.timer_channel(t)) }, Timer)
+end
+
+function time.ticker(d)
+    local t = clock.timer(positive(d), true)
+    return setmetatable({ _t = t, _ch = clock.wrap(clock.timer_channel(t)) }, Timer)
+end
+
+if clock.set_time_factory ~= nil then clock.set_time_factory(new_time) end
+
 return time

@@ -1,12 +1,15 @@
 """The deterministic workflow scheduler and the workflow variants of the Lua modules."""
 
 from luaflow.workflow._commands import (
+    CANCEL_TOPIC,
     DEFAULT_START_TO_CLOSE,
     ActivityOptions,
     Command,
     Event,
+    Message,
     RetryPolicy,
     ScheduleActivity,
+    SignalExternal,
     StartTimer,
     parse_activity_options,
 )
@@ -14,14 +17,17 @@ from luaflow.workflow._modules import WorkflowModules, check_target, new_workflo
 from luaflow.workflow._scheduler import Outcome, Scheduler, WorkflowEnv
 
 __all__ = [
+    "CANCEL_TOPIC",
     "DEFAULT_START_TO_CLOSE",
     "ActivityOptions",
     "Command",
     "Event",
+    "Message",
     "Outcome",
     "RetryPolicy",
     "ScheduleActivity",
     "Scheduler",
+    "SignalExternal",
     "StartTimer",
     "WorkflowEnv",
     "WorkflowModules",

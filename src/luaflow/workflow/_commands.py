@@ -58,6 +58,29 @@ class StartTimer(Command):
     duration: timedelta = timedelta(0)
 
 
+@dataclass
+class SignalExternal(Command):
+    """`process.send` to another workflow: a Temporal signal carrying the sender's PID."""
+
+    workflow_id: str = ""
+    topic: str = ""
+    args: list[Any] = field(default_factory=list)
+
+
+#: Topic of the message that tells the scheduler its workflow was asked to cancel (R5).
+CANCEL_TOPIC = "@cancel"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message arriving from outside (a Temporal signal or update): topic, one value per
+    payload, the sender's PID ("" when unknown) and, for updates, where replies go."""
+
+    topic: str
+    payloads: list[Any]
+    sender: str = ""
+
+
 @dataclass(frozen=True)
 class Event:
     """The outcome of a command: a value, or an error."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -14,19 +15,28 @@ from luaflow.lua import (
     lua_table,
     time_module,
 )
+from luaflow.lua._crypto import crypto_module
 from luaflow.lua._errors import INVALID
 from luaflow.lua._modules import lua_source
 from luaflow.lua._runtime import ModuleLoader
+from luaflow.lua._uuid import uuid_module
 from luaflow.lua._values import decode_str
+from luaflow.workflow._channels import UNBOUNDED, Channel
 from luaflow.workflow._commands import (
+    CANCEL_TOPIC,
     ActivityOptions,
+    Event,
+    Message,
     ScheduleActivity,
+    SignalExternal,
     StartTimer,
     parse_activity_options,
 )
 from luaflow.workflow._scheduler import Scheduler, WorkflowEnv
 
 _FUNCS_LUA = lua_source("funcs.lua", "luaflow.workflow")
+_CHANNEL_LUA = lua_source("channel.lua", "luaflow.workflow")
+_PROCESS_LUA = lua_source("process.lua", "luaflow.workflow")
 
 
 def _text(value: Any) -> str:
@@ -42,13 +52,63 @@ def check_target(target: Any) -> str:
     return text
 
 
+def workflow_id_of(dest: str) -> str:
+    """The workflow id inside a PID `{client@worker|id}` (R1), or a bare id as given."""
+    if dest.startswith("{") and dest.endswith("}") and "|" in dest:
+        return dest[1:-1].split("|", 1)[1]
+    return dest
+
+
+def _ns(duration_ns: int) -> timedelta:
+    return timedelta(microseconds=duration_ns / 1000)
+
+
+@dataclass(eq=False)
+class _Timer:
+    """`time.timer` / `time.ticker`: a durable timer feeding a channel; stop only stops delivery."""
+
+    channel: Channel
+    interval: int
+    repeat: bool
+    generation: int = 0
+    active: bool = True
+
+
 class WorkflowModules:
-    """Builds the modules a workflow entry may `require`, bound to its scheduler and engine."""
+    """Builds the globals and modules of one workflow run, bound to its scheduler and engine."""
 
     def __init__(self, state: LuaState, scheduler: Scheduler, env: WorkflowEnv) -> None:
         self.state = state
         self.scheduler = scheduler
         self.env = env
+        self._wrap: Any = None
+        self._make_time: Any = None
+        self._make_message: Any = None
+        self._make_data: Any = None
+        self._inbox: Channel | None = None
+        self._events: Channel | None = None
+        self._listeners: dict[str, tuple[Channel, bool]] = {}
+        self._pending: list[Message] = []
+
+    def install_globals(self) -> None:
+        """`channel`, `coroutine.spawn`, `process`, `payload`; `math.random` seeded per run."""
+        state, sched = self.state, self.scheduler
+        bridge = lua_table(
+            state,
+            {
+                "select": sched.select,
+                "new": lambda size: sched.channels.new(int(size)),
+                "close": sched.channels.close,
+                "id": lambda ch: ch.id,
+                "spawn": sched.spawn,
+            },
+        )
+        bridge[b"await"] = state.await_
+        _, self._wrap = state.call(state.load(_CHANNEL_LUA.decode(), "luaflow/channel.lua"), bridge)
+        seed = int.from_bytes(self.env.random_bytes(8), "big") & 0x7FFFFFFFFFFFFFFF
+        state.call(state.load("math.randomseed(...)", "luaflow/seed.lua"), seed)
+        self._install_process()
+        sched.set_mailbox(self._route)
 
     def loaders(self) -> dict[str, ModuleLoader]:
         return {
@@ -56,6 +116,8 @@ class WorkflowModules:
             "time": lambda _: self.time(),
             "workflow": lambda _: self.workflow(),
             "json": json_module,
+            "uuid": lambda s: uuid_module(s, self.env, self.env.now_ns),
+            "crypto": lambda s: crypto_module(s, self.env),
         }
 
     def _fail(self, err: LuaflowError) -> tuple[None, Any]:
@@ -96,15 +158,68 @@ class WorkflowModules:
 
     # -- time ------------------------------------------------------------------------------------
 
+    def _now(self) -> Any:
+        return self._make_time(self.env.now_ns())
+
+    def _after(self, ns: int) -> Channel:
+        ch = self.scheduler.channels.new(1)
+        self.scheduler.issue_background(
+            StartTimer(site="", duration=_ns(int(ns))),
+            lambda event: self.scheduler.channels.deliver(ch, self._now()),
+        )
+        return ch
+
+    def _arm(self, timer: _Timer) -> None:
+        generation = timer.generation
+
+        def fired(event: Event) -> None:
+            if not timer.active or timer.generation != generation:
+                return
+            self.scheduler.channels.deliver(timer.channel, self._now())
+            if timer.repeat:
+                self._arm(timer)
+            else:
+                timer.active = False
+
+        self.scheduler.issue_background(StartTimer(site="", duration=_ns(timer.interval)), fired)
+
+    def _new_timer(self, ns: int, repeat: bool) -> _Timer:
+        timer = _Timer(
+            self.scheduler.channels.new(UNBOUNDED if repeat else 1, internal=True), int(ns), repeat
+        )
+        self._arm(timer)
+        return timer
+
+    @staticmethod
+    def _stop(timer: _Timer) -> bool:
+        was_active, timer.active = timer.active, False
+        timer.generation += 1
+        return was_active
+
+    def _reset(self, timer: _Timer, ns: int) -> bool:
+        was_active = self._stop(timer)
+        timer.active, timer.interval = True, int(ns)
+        self._arm(timer)
+        return was_active
+
     def time(self) -> Any:
         def timer(site: bytes, ns: int) -> Any:
-            return self.scheduler.issue(
-                StartTimer(site=_text(site), duration=timedelta(microseconds=int(ns) / 1000))
-            )
+            return self.scheduler.issue(StartTimer(site=_text(site), duration=_ns(int(ns))))
 
-        return time_module(
-            self.state, Clock(now_ns=self.env.now_ns, sleep=self.state.awaiting(timer))
-        )
+        def set_factory(fn: Any) -> None:
+            self._make_time = fn
+
+        timers = {
+            "after": self._after,
+            "timer": self._new_timer,
+            "timer_channel": lambda t: t.channel,
+            "timer_stop": self._stop,
+            "timer_reset": self._reset,
+            "wrap": self._wrap,
+            "set_time_factory": set_factory,
+        }
+        clock = Clock(now_ns=self.env.now_ns, sleep=self.state.awaiting(timer), timers=timers)
+        return time_module(self.state, clock)
 
     # -- workflow --------------------------------------------------------------------------------
 
@@ -119,12 +234,105 @@ class WorkflowModules:
             },
         )
 
+    # -- process and messages --------------------------------------------------------------------
+
+    def _install_process(self) -> None:
+        state, channels = self.state, self.scheduler.channels
+
+        def set_factories(make_message: Any, make_data: Any) -> None:
+            self._make_message, self._make_data = make_message, make_data
+
+        def inbox() -> Channel:
+            if self._inbox is None:
+                self._inbox = channels.new(UNBOUNDED, internal=True)
+                pending, self._pending = self._pending, []
+                for msg in pending:
+                    self._route(msg)
+            return self._inbox
+
+        def events() -> Channel:
+            if self._events is None:
+                self._events = channels.new(UNBOUNDED, internal=True)
+            return self._events
+
+        def listen(topic: bytes, as_message: bool) -> Channel:
+            name = _text(topic)
+            if name in self._listeners:
+                raise LuaflowError(f'already listening to "{name}"', INVALID, False)
+            ch = channels.new(UNBOUNDED, internal=True)
+            self._listeners[name] = (ch, bool(as_message))
+            pending, self._pending = self._pending, []
+            for msg in pending:
+                self._route(msg)
+            return ch
+
+        def unlisten(ch: Any) -> None:
+            for name, (listening, _) in list(self._listeners.items()):
+                if listening is ch:
+                    del self._listeners[name]
+
+        def send(site: bytes, dest: Any, topic: bytes, *args: Any) -> Any:
+            try:
+                if not isinstance(dest, bytes) or not dest:
+                    raise LuaflowError("process.send: destination must be a PID", INVALID, False)
+                command = SignalExternal(
+                    site=_text(site),
+                    workflow_id=workflow_id_of(_text(dest)),
+                    topic=_text(topic),
+                    args=[state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)],
+                )
+            except LuaflowError as err:
+                return self._fail(err)
+            return self.scheduler.issue(command)
+
+        bridge = lua_table(
+            state,
+            {
+                "set_factories": set_factories,
+                "pid": lambda: self.env.pid().encode(),
+                "inbox": inbox,
+                "events": events,
+                "listen": listen,
+                "unlisten": unlisten,
+                "is_text": lambda v: isinstance(decode_str(v), str),
+            },
+        )
+        bridge[b"wrap"] = self._wrap
+        bridge[b"send"] = state.awaiting(send)
+        state.call(state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge)
+
+    def _route(self, msg: Message) -> None:
+        """Deliver a message: its topic's listener, else the inbox, else keep it (B5)."""
+        channels, state = self.scheduler.channels, self.state
+        if msg.topic == CANCEL_TOPIC:
+            event = state.to_lua({"kind": "pid.cancel", "from": "", "reason": "cancel requested"})
+            self._events = self._events or channels.new(UNBOUNDED, internal=True)
+            channels.deliver(self._events, event)
+            return
+        values = [state.to_lua(p) for p in msg.payloads]
+        listener = self._listeners.get(msg.topic)
+        if listener is not None:
+            ch, as_message = listener
+            if not as_message:
+                channels.deliver(ch, self._make_data(len(values), *values))
+                return
+            target: Channel | None = ch
+        else:
+            target = self._inbox
+        if target is None:
+            self._pending.append(msg)
+            return
+        message = self._make_message(msg.topic.encode(), msg.sender.encode(), len(values), *values)
+        channels.deliver(target, message)
+
 
 def new_workflow_state(
     env: WorkflowEnv, limits: LuaLimits | None = None
 ) -> tuple[LuaState, Scheduler, dict[str, ModuleLoader]]:
     """A fresh state for one workflow run: workflow time for os/time, quiet print on replay,
-    and the workflow modules bound to its scheduler."""
+    deterministic math.random, and the workflow globals and modules bound to its scheduler."""
     state = LuaState(limits=limits, clock=lambda: env.now_ns() / 1e9, printer=env.print)
     scheduler = Scheduler(state)
-    return state, scheduler, WorkflowModules(state, scheduler, env).loaders()
+    modules = WorkflowModules(state, scheduler, env)
+    modules.install_globals()
+    return state, scheduler, modules.loaders()

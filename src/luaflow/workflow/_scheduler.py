@@ -1,20 +1,21 @@
 """The deterministic scheduler: Lua tasks in, commands out, events back in.
 
 It is written once for every engine. A step runs every runnable task, FIFO, until each one has
-finished or waits on a command; the engine executes the commands durably and answers with events
-in a deterministic order. Nothing here knows which engine that is.
+finished or waits (on a command or on a channel); the engine executes the commands durably and
+answers with events in a deterministic order. Nothing here knows which engine that is.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from luaflow.lua import LuaflowError, LuaState
-from luaflow.lua._errors import INTERNAL
-from luaflow.workflow._commands import Command, Event
+from luaflow.lua._errors import INTERNAL, INVALID
+from luaflow.workflow._channels import DEFAULT, Channel, Channels, Select
+from luaflow.workflow._commands import Command, Event, Message
 
 
 class WorkflowEnv(Protocol):
@@ -28,11 +29,17 @@ class WorkflowEnv(Protocol):
 
     def history_size(self) -> int: ...
 
+    def random_bytes(self, n: int) -> bytes:
+        """Deterministic per execution (seeded from the run, identical on replay)."""
+
+    def pid(self) -> str:
+        """This run's PID, `{client@worker|workflow id}` (R1)."""
+
     def print(self, text: str) -> None:
         """Lua `print`: shown on the first execution, silent while replaying."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Task:
     name: str
     resume: Any  # the Lua resume closure of the task
@@ -46,16 +53,25 @@ class Outcome:
     error: LuaflowError | None = None
 
 
+EventHandler = Callable[[Event], None]
+
+
 @dataclass
 class Scheduler:
-    """Runs one workflow body in its own Lua state."""
+    """Runs one workflow body and its coroutines in one Lua state."""
 
     state: LuaState
     outcome: Outcome | None = None
+    channels: Channels = field(default_factory=Channels)
     _ready: deque[tuple[_Task, tuple[Any, ...]]] = field(default_factory=deque)
-    _waiting: dict[int, _Task] = field(default_factory=dict)
-    _pending: list[Command] = field(default_factory=list)
+    _handlers: dict[int, EventHandler] = field(default_factory=dict)
+    _issued: list[Command] = field(default_factory=list)
     _next_id: int = 0
+    _tasks: int = 0
+    _current: _Task | None = None
+    _mailbox: Callable[[Message], None] | None = None
+
+    # -- driving -----------------------------------------------------------------------------------
 
     def start(self, main: Any, args: Sequence[Any]) -> list[Command]:
         """Run `main(*args)` until it finishes or every task waits; returns the commands issued."""
@@ -63,41 +79,98 @@ class Scheduler:
         self._ready.append((_Task("main", self.state.new_task(main, *lua_args)), ()))
         return self._run()
 
-    def step(self, events: Sequence[Event]) -> list[Command]:
+    def step(self, events: Sequence[Event | Message]) -> list[Command]:
         """Deliver events (in the engine's order) and run until blocked again."""
         for event in events:
-            task = self._waiting.pop(event.command_id)
-            if event.error is not None:
-                reply: tuple[Any, ...] = (None, self.state.error_to_lua(event.error))
+            if isinstance(event, Message):
+                if self._mailbox is None:
+                    raise LuaflowError("no mailbox for incoming messages", INTERNAL, False)
+                self._mailbox(event)
             else:
-                reply = (self.state.to_lua(event.value), None)
-            self._ready.append((task, reply))
+                self._handlers.pop(event.command_id)(event)
         return self._run()
 
     @property
     def done(self) -> bool:
         return self.outcome is not None
 
+    def set_mailbox(self, deliver: Callable[[Message], None]) -> None:
+        """Where incoming messages (signals, updates) go: the process module's router."""
+        self._mailbox = deliver
+
+    # -- what modules use ------------------------------------------------------------------------
+
     def issue(self, command: Command) -> Command:
-        """Give a command built by a module its id; the awaiting task is parked on it."""
+        """A command the current task awaits: it resumes with `value, nil` or `nil, err`."""
+        task = self._require_task()
+        self._register(command, lambda event: self._ready.append((task, self._reply(event))))
+        return command
+
+    def issue_background(self, command: Command, on_event: EventHandler) -> Command:
+        """A command no task awaits (timers behind channels, futures): `on_event` handles it."""
+        self._register(command, on_event)
+        return command
+
+    def spawn(self, fn: Any) -> None:
+        """`coroutine.spawn`: a new task, run after the ones already runnable."""
+        self._tasks += 1
+        self._ready.append((_Task(f"coroutine {self._tasks}", self.state.new_task(fn)), ()))
+
+    def select(self, has_default: bool, n: int, *flat: Any) -> Any:
+        """`channel.select`: (index, value, ok) when a case is ready now, (0, nil, true) for the
+        default, else a Select the task then awaits."""
+        cases: list[tuple[str, Channel, Any]] = []
+        for i in range(int(n)):
+            op, ch, value = flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]
+            if not isinstance(ch, Channel) or op not in (b"send", b"recv"):
+                raise LuaflowError(f"select: case {i + 1} is not a channel case", INVALID, False)
+            cases.append(("send" if op == b"send" else "recv", ch, value))
+        ready = self.channels.try_select(cases)
+        if ready is not None:
+            return ready
+        if has_default:
+            return (DEFAULT, None, True)
+        if not cases:
+            raise LuaflowError("select with no cases blocks forever", INVALID, False)
+        task = self._require_task()
+        sel = Select(cases, lambda result: self._ready.append((task, result)))
+        self.channels.park(sel)
+        return sel
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _require_task(self) -> _Task:
+        if self._current is None:
+            raise LuaflowError("no running workflow task", INTERNAL, False)
+        return self._current
+
+    def _register(self, command: Command, handler: EventHandler) -> None:
         self._next_id += 1
         command.id = self._next_id
-        return command
+        self._handlers[command.id] = handler
+        self._issued.append(command)
+
+    def _reply(self, event: Event) -> tuple[Any, Any]:
+        if event.error is not None:
+            return None, self.state.error_to_lua(event.error)
+        return self.state.to_lua(event.value), None
 
     def _run(self) -> list[Command]:
         while self._ready and self.outcome is None:
             task, reply = self._ready.popleft()
-            status, value = self.state.resume(task.resume, *reply)
+            self._current = task
+            try:
+                status, value = self.state.resume(task.resume, *reply)
+            finally:
+                self._current = None
             if status == "await":
-                if not isinstance(value, Command):
-                    raise LuaflowError(f"task {task.name} awaited {value!r}", INTERNAL, False)
-                self._waiting[value.id] = task
-                self._pending.append(value)
+                if not isinstance(value, Command | Select):
+                    raise LuaflowError(f"{task.name} awaited {value!r}", INTERNAL, False)
             elif status == "error":
                 self.outcome = Outcome(error=self.state.error_from_lua(value))
             elif task.name == "main":
                 self.outcome = self._result(value)
-        issued, self._pending = self._pending, []
+        issued, self._issued = self._issued, []
         return [] if self.outcome is not None else issued
 
     def _result(self, values: list[Any]) -> Outcome:

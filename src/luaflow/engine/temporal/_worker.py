@@ -21,14 +21,32 @@ from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import (
+    HandleSignalInput,
+    Interceptor,
+    SignalExternalWorkflowInput,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from luaflow.engine._programs import Programs
 from luaflow.engine.temporal._errors import from_failure, to_application_error
 from luaflow.lua import LuaflowError, parse_go_duration
 from luaflow.lua._errors import NOT_FOUND
 from luaflow.registry import Entry
-from luaflow.workflow import Command, Event, RetryPolicy, ScheduleActivity, StartTimer
+from luaflow.workflow import (
+    CANCEL_TOPIC,
+    Command,
+    Event,
+    Message,
+    RetryPolicy,
+    ScheduleActivity,
+    SignalExternal,
+    StartTimer,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -38,6 +56,7 @@ class WorkerHost:
     """What one `temporal.worker` entry serves, found by the dynamic workflow through its queue."""
 
     worker_id: str
+    client_id: str
     namespace: str
     task_queue: str  # with the client's tq_prefix applied
     tq_prefix: str
@@ -84,6 +103,15 @@ def _host() -> WorkerHost:
 class _TemporalEnv:
     """The replay-safe reads of a workflow, answered by the SDK."""
 
+    def __init__(self, host: WorkerHost) -> None:
+        self._host = host
+
+    def pid(self) -> str:
+        return f"{{{self._host.client_id}@{self._host.worker_id}|{workflow.info().workflow_id}}}"
+
+    def random_bytes(self, n: int) -> bytes:
+        return workflow.random().randbytes(n)
+
     def now_ns(self) -> int:
         return (workflow.now() - _EPOCH) // timedelta(microseconds=1) * 1000
 
@@ -127,12 +155,58 @@ def _retry_policy(policy: RetryPolicy | None) -> TemporalRetryPolicy | None:
     return out
 
 
+#: Header carrying the sender's PID on signals between workflows (B5).
+SENDER_HEADER = "luaflow-from"
+_signal_sender = ""
+
+
+class SenderInterceptor(Interceptor):
+    """Puts the sending workflow's PID on outgoing signals and reads it on incoming ones, so a
+    message's `from()` names its sender."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _Inbound
+
+
+class _Inbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_Outbound(outbound))
+
+    async def handle_signal(self, input: HandleSignalInput) -> None:
+        global _signal_sender
+        header = input.headers.get(SENDER_HEADER)
+        _signal_sender = workflow.payload_converter().from_payload(header, str) if header else ""
+        try:
+            await super().handle_signal(input)
+        finally:
+            _signal_sender = ""
+
+
+class _Outbound(WorkflowOutboundInterceptor):
+    async def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> None:
+        pid = _TemporalEnv(_host()).pid()
+        input.headers = {
+            **input.headers,
+            SENDER_HEADER: workflow.payload_converter().to_payload(pid),
+        }
+        await super().signal_external_workflow(input)
+
+
 @workflow.defn(dynamic=True)
 class LuaWorkflow:
     """Runs any `workflow.lua` entry: its type name selects the entry."""
 
     def __init__(self) -> None:
-        self._events: list[Event] = []
+        self._events: list[Event | Message] = []
+
+    @workflow.signal(dynamic=True)
+    def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Every signal is a message to the Lua process (R4): topic = signal name."""
+        converter = workflow.payload_converter()
+        values = [converter.from_payload(a.payload) for a in args]
+        self._events.append(Message(name, values, _signal_sender))
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> Any:
@@ -147,12 +221,16 @@ class LuaWorkflow:
             )
         converter = workflow.payload_converter()
         values = [converter.from_payload(a.payload) for a in args]
-        scheduler, main = host.programs.workflow(entry, _TemporalEnv())
+        scheduler, main = host.programs.workflow(entry, _TemporalEnv(host))
         commands = scheduler.start(main, values)
         while scheduler.outcome is None:
             for command in commands:
                 self._launch(host, command)
-            await workflow.wait_condition(lambda: bool(self._events))
+            try:
+                await workflow.wait_condition(lambda: bool(self._events))
+            except asyncio.CancelledError:
+                # R5: a cancel request is an event the Lua code decides about.
+                self._events.append(Message(CANCEL_TOPIC, [], ""))
             batch, self._events = self._events, []
             commands = scheduler.step(batch)
         outcome = scheduler.outcome
@@ -181,6 +259,9 @@ class LuaWorkflow:
                 ),
                 summary=command.site or None,
             )
+        elif isinstance(command, SignalExternal):
+            handle = workflow.get_external_workflow_handle(command.workflow_id)
+            future = asyncio.ensure_future(handle.signal(command.topic, args=command.args))
         elif isinstance(command, StartTimer):
             future = asyncio.ensure_future(
                 workflow.sleep(command.duration, summary=command.site or None)
@@ -313,6 +394,7 @@ def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> 
         activities=[host.run_activity],
         activity_executor=ThreadPoolExecutor(max_workers=min(workers, 64)),
         workflow_runner=UnsandboxedWorkflowRunner(),
+        interceptors=[SenderInterceptor()],
         **settings.kwargs,
     )
 
