@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from luaflow.engine.temporal import DevServer
+from tests._process import Output, spawn
 
 LUAFLOW = [sys.executable, "-m", "luaflow"]
 
@@ -102,36 +101,13 @@ def test_start_wait_on_embedded_server(order_app: Path) -> None:
     assert (order_app / ".luaflow" / "temporal.db").exists()
 
 
-class _Output:
-    """Collects a child's stdout on a thread, so waiting for a line can time out."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.text = ""
-        self._thread = threading.Thread(target=self._pump, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self.text += line
-
-    def wait_for(self, needle: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.text:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} not seen; output so far:\n{self.text}")
-            time.sleep(0.1)
-
-
 async def test_worker_kill9_during_sleep(order_app: Path, dev_server: DevServer) -> None:
     """kill -9 the worker while the workflow sleeps; a new worker finishes it, and the
     charge activity ran exactly once."""
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "PYTHONUNBUFFERED": "1"}
     cmd = [*LUAFLOW, "run", str(order_app)]
-    first = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-    )
-    first_out = _Output(first)
+    first = spawn(cmd, env)
+    first_out = Output(first)
     workflow_id = f"kill9-{uuid.uuid4().hex}"
     order = {"id": "k-1", "total": 7, "customer_id": "c-k", "shipping_address": "y", "delay": "4s"}
     try:
@@ -153,10 +129,8 @@ async def test_worker_kill9_during_sleep(order_app: Path, dev_server: DevServer)
         first.wait(10)
     assert first.returncode == -signal.SIGKILL
 
-    second = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-    )
-    second_out = _Output(second)
+    second = spawn(cmd, env)
+    second_out = Output(second)
     client = await Client.connect(dev_server.address)
     handle = client.get_workflow_handle(workflow_id)
     try:

@@ -17,7 +17,7 @@ from temporalio.exceptions import (
 )
 
 from luaflow.lua import LuaflowError
-from luaflow.lua._errors import CANCELED, INTERNAL, TIMEOUT
+from luaflow.lua._errors import CANCELED, INTERNAL, NOT_FOUND, TIMEOUT
 
 _TIMEOUT_TYPES = {
     TimeoutType.START_TO_CLOSE: "start_to_close",
@@ -38,6 +38,8 @@ def to_application_error(err: LuaflowError) -> ApplicationError:
 
 
 def _from_application(exc: ApplicationError) -> LuaflowError:
+    if exc.type == "ExternalWorkflowExecutionNotFound":
+        return LuaflowError(f"workflow not found: {exc.message}", NOT_FOUND, False)
     details: Sequence[Any] = exc.details
     if details and isinstance(details[0], list):
         rebuilt = LuaflowError.from_chain(details[0])

@@ -1,0 +1,4 @@
+return function()
+    local ev = process.events():receive()
+    return {cancelled = ev.kind == process.event.CANCEL}
+end

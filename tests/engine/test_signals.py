@@ -1,0 +1,127 @@
+"""Messages into workflows on a real server: temporal CLI signals, workflow to workflow, cancel,
+timers in select, and a worker kill -9 while a workflow waits in select."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from luaflow.app import App
+from luaflow.engine.temporal import DevServer
+from luaflow.engine.temporal._devserver import find_temporal_binary
+from tests._process import Output, spawn
+
+pytestmark = pytest.mark.server
+
+APP = Path(__file__).resolve().parent.parent / "apps" / "signals"
+
+
+@pytest.fixture
+def signals_app(tmp_path: Path) -> Path:
+    app = tmp_path / "signals"
+    shutil.copytree(APP, app)
+    return app
+
+
+def _load(app_dir: Path, server: DevServer, queue: str) -> App:
+    environ = {"TEMPORAL_ADDRESS": server.address, "TASK_QUEUE": queue}
+    return App.load(app_dir, report=lambda _: None, environ=environ)
+
+
+def _temporal(server: DevServer, *args: str) -> None:
+    cmd = [str(find_temporal_binary()), *args, "--address", server.address]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+
+
+async def test_signal_from_temporal_cli(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:approval", [{"id": "o1"}])
+        _temporal(
+            dev_server, "workflow", "signal", "--workflow-id", handle.id, "--name", "approve",
+            "--input", json.dumps({"approved_by": "admin"}),
+        )  # fmt: skip
+        result = await handle.result()
+        assert result == {"status": "approved", "by": "admin", "from": "", "reservation": "res-o1"}
+
+
+async def test_cancel_message_and_timeout(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        cancelled = await app.start_workflow("app:approval", [{"id": "o2"}])
+        await cancelled.signal("cancel", {"reason": "customer asked"})
+        assert await cancelled.result() == {"status": "cancelled", "reason": "customer asked"}
+        timed = await app.start_workflow("app:approval", [{"id": "o3", "timeout": "1s"}])
+        assert (await timed.result())["status"] == "timed_out"
+
+
+async def test_workflow_to_workflow_round_trip(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        ponger = await app.start_workflow("app:ponger")
+        pinger = await app.start_workflow("app:pinger", [ponger.id])
+        ping_result = await pinger.result()
+        assert ping_result["reply"] == {"n": 2}
+        pong_result = await ponger.result()
+        # The reply went to the sender's PID, `{client@worker|id}` (R1), carried in a header.
+        assert pong_result["from"] == ping_result["me"] == f"{{app:client@app:worker|{pinger.id}}}"
+        missing = await app.start_workflow("app:pinger", ["no-such-workflow"])
+        result = await missing.result()
+        assert result["kind"] == "NotFound" and "workflow" in result["error"].lower()
+
+
+async def test_cancel_request_is_an_event(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:cancellable")
+        await asyncio.sleep(0.5)
+        await handle.cancel()
+        assert await handle.result() == {"cancelled": True}
+        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_kill9_while_waiting_in_select(signals_app: Path, dev_server: DevServer) -> None:
+    """The worker dies while the workflow waits on a signal and a timer; after a restart the
+    signal arrives and the workflow completes; the activity that had completed never reruns."""
+    queue = f"q-{uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_server.address,
+        "TASK_QUEUE": queue,
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [sys.executable, "-m", "luaflow", "run", str(signals_app)]
+    first = spawn(cmd, env)
+    first_out = Output(first)
+    app = _load(signals_app, dev_server, queue)
+    try:
+        handle = await app.start_workflow("app:approval", [{"id": "k9", "timeout": "10m"}])
+        first_out.wait_for("reserved k9", 30)
+        await asyncio.sleep(1)  # the workflow task that starts the select completes
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    second = spawn(cmd, env)
+    second_out = Output(second)
+    try:
+        _temporal(
+            dev_server, "workflow", "signal", "--workflow-id", handle.id, "--name", "approve",
+            "--input", json.dumps({"approved_by": "ops"}),
+        )  # fmt: skip
+        result = await asyncio.wait_for(handle.result(), 60)
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(30)
+        await app.stop()
+    assert result["status"] == "approved" and result["by"] == "ops"
+    assert (first_out.text + second_out.text).count("reserved k9") == 1
