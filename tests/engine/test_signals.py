@@ -125,3 +125,14 @@ async def test_kill9_while_waiting_in_select(signals_app: Path, dev_server: DevS
         await app.stop()
     assert result["status"] == "approved" and result["by"] == "ops"
     assert (first_out.text + second_out.text).count("reserved k9") == 1
+
+
+async def test_fan_out_with_futures_and_cancel(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:fanout", [50])
+        result = await asyncio.wait_for(handle.result(), 60)
+        assert result == {
+            "count": 50, "first": "res-f1", "last": "res-f50", "cancelled": True,
+            "kind": "Canceled",
+        }  # fmt: skip

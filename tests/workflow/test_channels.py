@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from luaflow.lua import LuaflowError
 from luaflow.workflow import (
     CANCEL_TOPIC,
+    CancelActivity,
     Event,
     Message,
     ScheduleActivity,
@@ -222,3 +224,39 @@ def test_uuid_and_crypto_are_replay_safe() -> None:
     second, _ = start(code)
     assert value(first) == value(second)
     assert len(value(first)[0]) == 36
+
+
+def test_futures_fan_out_and_cancel() -> None:
+    scheduler, commands = start(
+        """local funcs = require("funcs")
+        return function()
+            local futures = {}
+            for i = 1, 3 do futures[i] = funcs.async("app:work", i) end
+            local slow = funcs.new():with_options({["activity.heartbeat_timeout"] = "5s"})
+            local doomed = slow:async("app:slow")
+            local pending = {futures[1]:result()}
+            local total = 0
+            for i, f in ipairs(futures) do
+                local p = f:response():receive()
+                total = total + p:data()
+            end
+            local res, err = futures[2]:result()
+            local cancelled = doomed:cancel()
+            local again = doomed:cancel()
+            local _, ok = doomed:response():receive()
+            local _, cerr = doomed:result()
+            return {total = total, pending = #pending, second = res:data(), cancelled = cancelled,
+                    again = again, closed = not ok, kind = cerr:kind(),
+                    is_canceled = doomed:is_canceled(), complete = futures[3]:is_complete()}
+        end"""
+    )
+    work = [c for c in commands if isinstance(c, ScheduleActivity)]
+    assert [c.activity_type for c in work] == ["app:work"] * 3 + ["app:slow"]
+    assert work[3].options.heartbeat_timeout == timedelta(seconds=5)
+    [cancel] = scheduler.step([Event(c.id, 10 * (i + 1)) for i, c in enumerate(work[:3])])
+    assert isinstance(cancel, CancelActivity) and cancel.activity_command_id == work[3].id
+    scheduler.step([Event(work[3].id, error=LuaflowError("canceled", "Canceled"))])
+    assert value(scheduler) == {
+        "total": 60, "pending": 0, "second": 20, "cancelled": True, "again": False,
+        "closed": True, "kind": "Canceled", "is_canceled": True, "complete": True,
+    }  # fmt: skip

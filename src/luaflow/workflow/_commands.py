@@ -54,6 +54,13 @@ class ScheduleActivity(Command):
 
 
 @dataclass
+class CancelActivity(Command):
+    """Request cancellation of a running activity (`future:cancel()`); no event answers it."""
+
+    activity_command_id: int = 0
+
+
+@dataclass
 class StartTimer(Command):
     duration: timedelta = timedelta(0)
 

@@ -25,6 +25,7 @@ from luaflow.workflow._channels import UNBOUNDED, Channel
 from luaflow.workflow._commands import (
     CANCEL_TOPIC,
     ActivityOptions,
+    CancelActivity,
     Event,
     Message,
     ScheduleActivity,
@@ -64,6 +65,18 @@ def _ns(duration_ns: int) -> timedelta:
 
 
 @dataclass(eq=False)
+class _Future:
+    """An activity started by `funcs.async`: its outcome, and a channel that gets a payload."""
+
+    command_id: int
+    channel: Channel
+    done: bool = False
+    value: Any = None
+    error: LuaflowError | None = None
+    canceled: bool = False
+
+
+@dataclass(eq=False)
 class _Timer:
     """`time.timer` / `time.ticker`: a durable timer feeding a channel; stop only stops delivery."""
 
@@ -85,6 +98,7 @@ class WorkflowModules:
         self._make_time: Any = None
         self._make_message: Any = None
         self._make_data: Any = None
+        self._make_payload: Any = None
         self._inbox: Channel | None = None
         self._events: Channel | None = None
         self._listeners: dict[str, tuple[Channel, bool]] = {}
@@ -130,20 +144,58 @@ class WorkflowModules:
             return ActivityOptions()
         return parse_activity_options(self.state.from_lua(options, "options"))
 
+    def _activity(
+        self, site: bytes, target: Any, options: Any, args: tuple[Any, ...]
+    ) -> ScheduleActivity:
+        state = self.state
+        return ScheduleActivity(
+            site=_text(site),
+            activity_type=check_target(target),
+            args=[state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)],
+            options=self._options(options),
+        )
+
+    def _settle(self, fut: _Future, event: Event) -> None:
+        fut.done = True
+        if event.error is not None:
+            fut.error = event.error
+            fut.canceled = fut.canceled or event.error.kind == "Canceled"
+            self.scheduler.channels.close(fut.channel)
+            return
+        fut.value = self.state.to_lua(event.value)
+        self.scheduler.channels.deliver(fut.channel, self._make_payload(fut.value))
+
     def funcs(self) -> Any:
         state = self.state
 
         def schedule(site: bytes, target: Any, options: Any, *args: Any) -> Any:
             try:
-                command = ScheduleActivity(
-                    site=_text(site),
-                    activity_type=check_target(target),
-                    args=[state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)],
-                    options=self._options(options),
-                )
+                command = self._activity(site, target, options, args)
             except LuaflowError as err:
                 return self._fail(err)
             return self.scheduler.issue(command)
+
+        def start_async(target: Any, options: Any, *args: Any) -> Any:
+            try:
+                command = self._activity(b"", target, options, args)
+            except LuaflowError as err:
+                return self._fail(err)
+            fut = _Future(0, self.scheduler.channels.new(1, internal=True))
+            self.scheduler.issue_background(command, lambda event: self._settle(fut, event))
+            fut.command_id = command.id
+            return fut
+
+        def cancel(fut: _Future) -> bool:
+            if fut.done or fut.canceled:
+                return False
+            fut.canceled = True
+            cancel_cmd = CancelActivity(site="", activity_command_id=fut.command_id)
+            self.scheduler.issue_background(cancel_cmd, lambda event: None)
+            return True
+
+        def result(fut: _Future) -> tuple[bool, Any, Any]:
+            err = state.error_to_lua(fut.error) if fut.error is not None else None
+            return fut.done, fut.value, err
 
         def check_options(options: Any) -> Any:
             try:
@@ -152,7 +204,19 @@ class WorkflowModules:
                 return self._fail(err)
             return True
 
-        bridge = lua_table(state, {"check_options": check_options})
+        bridge = lua_table(
+            state,
+            {
+                "check_options": check_options,
+                "async": start_async,
+                "future_channel": lambda fut: fut.channel,
+                "future_done": lambda fut: fut.done,
+                "future_canceled": lambda fut: fut.canceled,
+                "future_result": result,
+                "future_cancel": cancel,
+            },
+        )
+        bridge[b"wrap"] = self._wrap
         bridge[b"schedule"] = state.awaiting(schedule)
         return state.call(state.load(_FUNCS_LUA.decode(), "luaflow/funcs.lua"), bridge)[0]
 
@@ -239,8 +303,9 @@ class WorkflowModules:
     def _install_process(self) -> None:
         state, channels = self.state, self.scheduler.channels
 
-        def set_factories(make_message: Any, make_data: Any) -> None:
+        def set_factories(make_message: Any, make_data: Any, make_payload: Any) -> None:
             self._make_message, self._make_data = make_message, make_data
+            self._make_payload = make_payload
 
         def inbox() -> Channel:
             if self._inbox is None:

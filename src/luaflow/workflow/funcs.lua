@@ -2,6 +2,34 @@
 local bridge = ...
 local schedule = bridge.schedule   -- schedule(target, options, ...) -> result, err (awaits)
 local check_options = bridge.check_options
+local start_async = bridge.async    -- async(target, options, ...) -> future handle | nil, err
+
+-- Future (SPEC 2.1, B3): the activity runs while the workflow goes on.
+local Future = { __name = "future" }
+Future.__index = Future
+
+local function future(target, options, ...)
+    local handle, err = start_async(target, options, ...)
+    if handle == nil then return nil, err end
+    return setmetatable({ _handle = handle }, Future)
+end
+
+function Future:response() return bridge.wrap(bridge.future_channel(self._handle)) end
+Future.channel = Future.response
+function Future:is_complete() return bridge.future_done(self._handle) end
+function Future:is_canceled() return bridge.future_canceled(self._handle) end
+function Future:result()
+    local done, value, err = bridge.future_result(self._handle)
+    if not done then return nil, nil end
+    if err ~= nil then return nil, err end
+    return payload.new(value), nil
+end
+function Future:error()
+    local done, _, err = bridge.future_result(self._handle)
+    if done and err ~= nil then return err, true end
+    return nil, false
+end
+function Future:cancel() return bridge.future_cancel(self._handle) end
 
 local Executor = {}
 Executor.__index = Executor
@@ -26,6 +54,10 @@ function Executor:call(target, ...)
     return schedule(target, self._options, ...)
 end
 
+function Executor:async(target, ...)
+    return future(target, self._options, ...)
+end
+
 local funcs = {}
 
 function funcs.new()
@@ -34,6 +66,10 @@ end
 
 function funcs.call(target, ...)
     return schedule(target, nil, ...)
+end
+
+function funcs.async(target, ...)
+    return future(target, nil, ...)
 end
 
 return funcs

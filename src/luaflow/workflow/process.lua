@@ -55,7 +55,7 @@ local function make_data(n, ...)
     return { ... }
 end
 
-bridge.set_factories(make_message, make_data)
+bridge.set_factories(make_message, make_data, payload.new)
 
 process = {
     event = { CANCEL = "pid.cancel", EXIT = "pid.exit", LINK_DOWN = "pid.link.down",

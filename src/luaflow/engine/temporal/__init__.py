@@ -3,6 +3,15 @@
 from luaflow.engine.temporal._client import ClientSettings, client_settings, connect
 from luaflow.engine.temporal._devserver import DevServer, DevServerError, running_server
 from luaflow.engine.temporal._errors import from_failure, to_application_error
+from luaflow.engine.temporal._replay import (
+    ReplayResult,
+    ReplaySourceError,
+    fetch_histories_of_type,
+    fetch_history,
+    load_history_file,
+    replay_histories,
+    resolve_workflow_type,
+)
 from luaflow.engine.temporal._worker import (
     LuaWorkflow,
     WorkerHost,
@@ -18,14 +27,21 @@ __all__ = [
     "DevServer",
     "DevServerError",
     "LuaWorkflow",
+    "ReplayResult",
+    "ReplaySourceError",
     "WorkerHost",
     "WorkerSettings",
     "build_worker",
     "client_settings",
     "connect",
+    "fetch_histories_of_type",
+    "fetch_history",
     "from_failure",
+    "load_history_file",
     "register_host",
     "release_host",
+    "replay_histories",
+    "resolve_workflow_type",
     "running_server",
     "to_application_error",
     "worker_settings",

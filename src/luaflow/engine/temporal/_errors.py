@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,7 +75,9 @@ def from_failure(exc: BaseException) -> LuaflowError:
         )
     if isinstance(exc, TerminatedError):
         return LuaflowError("workflow terminated", CANCELED, False)
-    if isinstance(exc, CancelledError):
+    if isinstance(exc, CancelledError | asyncio.CancelledError):
+        if isinstance(exc, asyncio.CancelledError):
+            return LuaflowError("canceled", CANCELED)
         return LuaflowError(f"canceled: {exc.message}" if exc.message else "canceled", CANCELED)
     if isinstance(exc, FailureError):
         return LuaflowError(exc.message, INTERNAL, False)

@@ -39,6 +39,7 @@ from luaflow.lua._errors import NOT_FOUND
 from luaflow.registry import Entry
 from luaflow.workflow import (
     CANCEL_TOPIC,
+    CancelActivity,
     Command,
     Event,
     Message,
@@ -200,6 +201,7 @@ class LuaWorkflow:
 
     def __init__(self) -> None:
         self._events: list[Event | Message] = []
+        self._activities: dict[int, asyncio.Future[Any]] = {}
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -259,6 +261,12 @@ class LuaWorkflow:
                 ),
                 summary=command.site or None,
             )
+            self._activities[command.id] = future
+        elif isinstance(command, CancelActivity):
+            running = self._activities.get(command.activity_command_id)
+            if running is not None:
+                running.cancel()
+            return
         elif isinstance(command, SignalExternal):
             handle = workflow.get_external_workflow_handle(command.workflow_id)
             future = asyncio.ensure_future(handle.signal(command.topic, args=command.args))
@@ -272,6 +280,7 @@ class LuaWorkflow:
 
     def _completer(self, command_id: int) -> Callable[[asyncio.Future[Any]], None]:
         def done(future: asyncio.Future[Any]) -> None:
+            self._activities.pop(command_id, None)
             try:
                 self._events.append(Event(command_id, future.result()))
             except (Exception, asyncio.CancelledError) as exc:

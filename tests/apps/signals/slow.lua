@@ -1,0 +1,5 @@
+local time = require("time")
+return function(seconds)
+    time.sleep(seconds * time.SECOND)
+    return "slept"
+end
