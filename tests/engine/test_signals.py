@@ -136,3 +136,20 @@ async def test_fan_out_with_futures_and_cancel(signals_app: Path, dev_server: De
             "count": 50, "first": "res-f1", "last": "res-f50", "cancelled": True,
             "kind": "Canceled",
         }  # fmt: skip
+
+
+async def test_luaflow_send_to_a_pid(signals_app: Path, dev_server: DevServer) -> None:
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _load(signals_app, dev_server, queue) as app:
+        await app.start()
+        handle = await app.start_workflow("app:approval", [{"id": "s1"}])
+        pid = f"{{app:client@app:worker|{handle.id}}}"
+        env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "TASK_QUEUE": queue}
+        sent = subprocess.run(
+            [sys.executable, "-m", "luaflow", "send", pid, "approve", '{"approved_by": "cli"}',
+             "--app", str(signals_app)],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        result = await asyncio.wait_for(handle.result(), 30)
+        assert result["by"] == "cli" and result["from"] == ""

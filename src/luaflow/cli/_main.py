@@ -20,6 +20,7 @@ from luaflow.app import App
 from luaflow.engine.temporal import DevServerError, from_failure, running_server
 from luaflow.lua import LuaflowError
 from luaflow.registry import RegistryError
+from luaflow.workflow import workflow_id_of
 
 console = Console(stderr=True, highlight=False)
 
@@ -141,6 +142,29 @@ def result(workflow_id: str, app_dir: str) -> None:
         client = await app.any_client()
         value = await client.get_workflow_handle(workflow_id).result()
         click.echo(json.dumps(value, ensure_ascii=False))
+        return 0
+
+    _run(body, app_dir)
+
+
+@main.command()
+@click.argument("target")
+@click.argument("topic")
+@click.argument("payloads", nargs=-1)
+@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
+def send(target: str, topic: str, payloads: tuple[str, ...], app_dir: str) -> None:
+    """Send message TOPIC with JSON PAYLOADS to a workflow (its id or PID), as a signal."""
+    if not topic or topic.startswith("@"):
+        raise click.BadParameter("must be non-empty and not start with @", param_hint="TOPIC")
+    try:
+        args = [json.loads(p) for p in payloads]
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="PAYLOADS") from None
+
+    async def body(app: App) -> int:
+        await app.start(workers=False)
+        client = await app.any_client()
+        await client.get_workflow_handle(workflow_id_of(target)).signal(topic, args=args)
         return 0
 
     _run(body, app_dir)

@@ -14,7 +14,12 @@ from luaflow.workflow._commands import (
     StartTimer,
     parse_activity_options,
 )
-from luaflow.workflow._modules import WorkflowModules, check_target, new_workflow_state
+from luaflow.workflow._modules import (
+    WorkflowModules,
+    check_target,
+    new_workflow_state,
+    workflow_id_of,
+)
 from luaflow.workflow._scheduler import Outcome, Scheduler, WorkflowEnv
 
 __all__ = [
@@ -36,4 +41,5 @@ __all__ = [
     "check_target",
     "new_workflow_state",
     "parse_activity_options",
+    "workflow_id_of",
 ]
