@@ -153,3 +153,17 @@ async def test_luaflow_send_to_a_pid(signals_app: Path, dev_server: DevServer) -
         assert sent.returncode == 0, sent.stderr
         result = await asyncio.wait_for(handle.result(), 30)
         assert result["by"] == "cli" and result["from"] == ""
+
+
+async def test_child_workflows(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:parent", [{"x": 2}])
+        result = await asyncio.wait_for(handle.result(), 60)
+        assert result["direct"] == {"doubled": 4}
+        assert result["pid"].startswith("{app:client@app:worker|")
+        assert result["exit_kind"] == "pid.exit" and result["exit_from"] == result["pid"]
+        assert result["exit_value"] == {"doubled": 10}
+        assert result["failed_from"] is True
+        assert result["failed_kind"] == "Conflict" and result["exec_kind"] == "Conflict"
+        assert "already shipped" in result["exec_message"]

@@ -12,7 +12,14 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from luaflow.engine._programs import Programs, check_entry_modules, chunk_name
+from luaflow.engine._programs import (
+    Programs,
+    check_entry_modules,
+    chunk_name,
+    meta_worker,
+    task_queue_of,
+    workflow_type,
+)
 from luaflow.engine.temporal import (
     ClientSettings,
     DevServer,
@@ -31,20 +38,6 @@ Reporter = Callable[[str], None]
 
 #: Where an app keeps the embedded server's state (SQLite, logs), inside the app folder.
 STATE_DIR = ".luaflow"
-
-
-def _meta_worker(entry: Entry, role: str) -> str | None:
-    temporal = entry.meta.get("temporal") or {}
-    section = temporal.get(role) if isinstance(temporal, dict) else None
-    worker = section.get("worker") if isinstance(section, dict) else None
-    return str(worker) if worker else None
-
-
-def workflow_type(entry: Entry) -> str:
-    """Temporal workflow type of a `workflow.lua` entry: `meta.temporal.workflow.name` or its id."""
-    temporal = entry.meta.get("temporal") or {}
-    name = (temporal.get("workflow") or {}).get("name") if isinstance(temporal, dict) else None
-    return str(name) if name else str(entry.id)
 
 
 def validate(registry: Registry) -> None:
@@ -163,15 +156,15 @@ class App:
             worker_id=str(entry.id),
             client_id=str(entry.data["client"]),
             namespace=settings.namespace,
-            task_queue=settings.tq_prefix + str(entry.data["task_queue"]),
+            task_queue=task_queue_of(self.registry, entry),
             tq_prefix=settings.tq_prefix,
             programs=Programs(self.registry, self.limits),
         )
         for wf in self.registry.by_kind("workflow.lua"):
-            if _meta_worker(wf, "workflow") == str(entry.id):
+            if meta_worker(wf, "workflow") == str(entry.id):
                 host.workflows[workflow_type(wf)] = wf
         for act in self.registry.by_kind("function.lua", "process.lua"):
-            if _meta_worker(act, "activity") == str(entry.id):
+            if meta_worker(act, "activity") == str(entry.id):
                 host.activities[str(act.id)] = act
         return host
 
@@ -208,12 +201,12 @@ class App:
         entry = self.registry.get(entry_id)
         if entry.kind != "workflow.lua":
             raise RegistryError(f"{entry.id} is a {entry.kind}, not a workflow.lua entry")
-        worker_id = _meta_worker(entry, "workflow")
+        worker_id = meta_worker(entry, "workflow")
         if worker_id is None:
             raise entry.error("the workflow has no worker", "meta.temporal.workflow.worker")
         worker = self.registry.get(worker_id)
-        settings, client = await self.client(str(worker.data["client"]))
-        return client, workflow_type(entry), settings.tq_prefix + str(worker.data["task_queue"])
+        _, client = await self.client(str(worker.data["client"]))
+        return client, workflow_type(entry), task_queue_of(self.registry, worker)
 
     async def start_workflow(
         self, entry_id: str, args: Sequence[Any] = (), workflow_id: str | None = None

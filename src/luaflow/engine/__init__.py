@@ -1,5 +1,21 @@
 """Engines run the scheduler's commands durably; Temporal is the one engine today."""
 
-from luaflow.engine._programs import Programs, check_entry_modules, chunk_name, entry_function
+from luaflow.engine._programs import (
+    Programs,
+    check_entry_modules,
+    chunk_name,
+    entry_function,
+    meta_worker,
+    task_queue_of,
+    workflow_type,
+)
 
-__all__ = ["Programs", "check_entry_modules", "chunk_name", "entry_function"]
+__all__ = [
+    "Programs",
+    "check_entry_modules",
+    "chunk_name",
+    "entry_function",
+    "meta_worker",
+    "task_queue_of",
+    "workflow_type",
+]

@@ -36,6 +36,27 @@ WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json", "uuid", "cryp
 HOST_MODULES = frozenset({"json", "time", "uuid", "crypto"})
 
 
+def meta_worker(entry: Entry, role: str) -> str | None:
+    """The `temporal.worker` an entry is bound to (`meta.temporal.<role>.worker`)."""
+    temporal = entry.meta.get("temporal") or {}
+    section = temporal.get(role) if isinstance(temporal, dict) else None
+    worker = section.get("worker") if isinstance(section, dict) else None
+    return str(worker) if worker else None
+
+
+def workflow_type(entry: Entry) -> str:
+    """Temporal workflow type of a `workflow.lua` entry: `meta.temporal.workflow.name` or its id."""
+    temporal = entry.meta.get("temporal") or {}
+    name = (temporal.get("workflow") or {}).get("name") if isinstance(temporal, dict) else None
+    return str(name) if name else str(entry.id)
+
+
+def task_queue_of(registry: Registry, worker: Entry) -> str:
+    """A worker's task queue with its client's `tq_prefix` applied."""
+    client = registry.get(str(worker.data["client"]))
+    return str(client.data.get("tq_prefix", "")) + str(worker.data["task_queue"])
+
+
 def check_entry_modules(entry: Entry) -> None:
     """Reject at load time what can never work: I/O modules in workflows (B1), bad lists."""
     modules = entry.data.get("modules") or []

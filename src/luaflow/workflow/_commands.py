@@ -54,6 +54,25 @@ class ScheduleActivity(Command):
 
 
 @dataclass
+class StartChild(Command):
+    """A child workflow. `wait`: the event carries its result (`workflow.exec`); otherwise the
+    event carries its workflow id once started and `exit_event_id` later reports its exit."""
+
+    workflow_type: str = ""
+    task_queue: str = ""
+    args: list[Any] = field(default_factory=list)
+    wait: bool = True
+    exit_event_id: int = 0
+
+
+@dataclass
+class CancelExternal(Command):
+    """`process.cancel`/`terminate` from a workflow: a cancel request to another workflow."""
+
+    workflow_id: str = ""
+
+
+@dataclass
 class CancelActivity(Command):
     """Request cancellation of a running activity (`future:cancel()`); no event answers it."""
 

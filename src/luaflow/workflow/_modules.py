@@ -26,10 +26,12 @@ from luaflow.workflow._commands import (
     CANCEL_TOPIC,
     ActivityOptions,
     CancelActivity,
+    CancelExternal,
     Event,
     Message,
     ScheduleActivity,
     SignalExternal,
+    StartChild,
     StartTimer,
     parse_activity_options,
 )
@@ -287,9 +289,27 @@ class WorkflowModules:
 
     # -- workflow --------------------------------------------------------------------------------
 
+    def _child(
+        self, site: bytes, target: Any, host: Any, args: tuple[Any, ...], wait: bool
+    ) -> tuple[StartChild, str]:
+        if not isinstance(target, bytes) or not target:
+            raise LuaflowError("workflow id (entry) must be a non-empty string", INVALID, False)
+        host_name = _text(host) if isinstance(host, bytes) and host else None
+        wtype, queue, prefix = self.env.resolve_child(_text(target), host_name)
+        values = [self.state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
+        return StartChild(_text(site), wtype, queue, values, wait), prefix
+
     def workflow(self) -> Any:
         env, state = self.env, self.state
-        return lua_table(
+
+        def exec_child(site: bytes, target: Any, *args: Any) -> Any:
+            try:
+                command, _ = self._child(site, target, None, args, wait=True)
+            except LuaflowError as err:
+                return self._fail(err)
+            return self.scheduler.issue(command)
+
+        table = lua_table(
             state,
             {
                 "info": lambda: state.to_lua(env.info()),
@@ -297,6 +317,55 @@ class WorkflowModules:
                 "history_size": env.history_size,
             },
         )
+        table[b"exec"] = state.awaiting(exec_child)
+        table[b"call"] = table[b"exec"]  # seed-era name (R21)
+        return table
+
+    def _spawn(self, site: bytes, target: Any, host: Any, *args: Any) -> Any:
+        """`process.spawn*` in a workflow: a child workflow whose exit is a `pid.exit` event."""
+        try:
+            command, prefix = self._child(site, target, host, args, wait=False)
+        except LuaflowError as err:
+            return self._fail(err)
+        child: dict[str, str] = {}
+
+        def exited(event: Event) -> None:
+            error = event.error
+            result = {"value": event.value if error is None else None, "error": error}
+            exit_event = {"kind": "pid.exit", "from": child.get("pid", ""), "result": result}
+            self._deliver_event(self.state.to_lua(exit_event))
+
+        def started(event: Event) -> tuple[Any, Any]:
+            if event.error is not None:
+                return None, self.state.error_to_lua(event.error)
+            child["pid"] = f"{prefix}{event.value}}}"
+            return child["pid"].encode(), None
+
+        command.exit_event_id = self.scheduler.expect(exited)
+        return self.scheduler.issue(command, started)
+
+    def _cancel_external(self, site: bytes, dest: Any, *_: Any) -> Any:
+        if not isinstance(dest, bytes) or not dest:
+            return self._fail(LuaflowError("destination must be a PID", INVALID, False))
+        command = CancelExternal(site=_text(site), workflow_id=workflow_id_of(_text(dest)))
+        return self.scheduler.issue(command, lambda event: self._ok(event))
+
+    def _exec(self, site: bytes, target: Any, host: Any, args: tuple[Any, ...]) -> Any:
+        try:
+            command, _ = self._child(site, target, host, args, wait=True)
+        except LuaflowError as err:
+            return self._fail(err)
+        return self.scheduler.issue(command)
+
+    def _ok(self, event: Event) -> tuple[Any, Any]:
+        if event.error is not None:
+            return None, self.state.error_to_lua(event.error)
+        return True, None
+
+    def _deliver_event(self, event: Any) -> None:
+        channels = self.scheduler.channels
+        self._events = self._events or channels.new(UNBOUNDED, internal=True)
+        channels.deliver(self._events, event)
 
     # -- process and messages --------------------------------------------------------------------
 
@@ -364,15 +433,20 @@ class WorkflowModules:
         )
         bridge[b"wrap"] = self._wrap
         bridge[b"send"] = state.awaiting(send)
+        bridge[b"spawn"] = state.awaiting(self._spawn)
+        bridge[b"exec"] = state.awaiting(
+            lambda site, target, host, *args: self._exec(site, target, host, args)
+        )
+        bridge[b"cancel"] = state.awaiting(self._cancel_external)
         state.call(state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge)
 
     def _route(self, msg: Message) -> None:
         """Deliver a message: its topic's listener, else the inbox, else keep it (B5)."""
         channels, state = self.scheduler.channels, self.state
         if msg.topic == CANCEL_TOPIC:
-            event = state.to_lua({"kind": "pid.cancel", "from": "", "reason": "cancel requested"})
-            self._events = self._events or channels.new(UNBOUNDED, internal=True)
-            channels.deliver(self._events, event)
+            self._deliver_event(
+                state.to_lua({"kind": "pid.cancel", "from": "", "reason": "cancel requested"})
+            )
             return
         values = [state.to_lua(p) for p in msg.payloads]
         listener = self._listeners.get(msg.topic)

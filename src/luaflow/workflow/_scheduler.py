@@ -38,6 +38,10 @@ class WorkflowEnv(Protocol):
     def print(self, text: str) -> None:
         """Lua `print`: shown on the first execution, silent while replaying."""
 
+    def resolve_child(self, target: str, host: str | None) -> tuple[str, str, str]:
+        """(workflow type, task queue, PID prefix `{client@worker|`) of a child workflow: an entry
+        id (or type name) and a worker entry id or raw task queue (R14); None = same worker."""
+
 
 @dataclass(eq=False)
 class _Task:
@@ -100,11 +104,22 @@ class Scheduler:
 
     # -- what modules use ------------------------------------------------------------------------
 
-    def issue(self, command: Command) -> Command:
-        """A command the current task awaits: it resumes with `value, nil` or `nil, err`."""
+    def issue(
+        self, command: Command, reply: Callable[[Event], tuple[Any, Any]] | None = None
+    ) -> Command:
+        """A command the current task awaits: it resumes with `value, nil` or `nil, err`
+        (or what `reply` makes of the event)."""
         task = self._require_task()
-        self._register(command, lambda event: self._ready.append((task, self._reply(event))))
+        answer = reply or self._reply
+        self._register(command, lambda event: self._ready.append((task, answer(event))))
         return command
+
+    def expect(self, handler: EventHandler) -> int:
+        """An event id the engine will answer later without a command of its own (a child's
+        exit); the handler runs when it does."""
+        self._next_id += 1
+        self._handlers[self._next_id] = handler
+        return self._next_id
 
     def issue_background(self, command: Command, on_event: EventHandler) -> Command:
         """A command no task awaits (timers behind channels, futures): `on_event` handles it."""

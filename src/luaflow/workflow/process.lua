@@ -90,6 +90,18 @@ function process.send(dest, topic, ...)
     return true
 end
 
+-- Child workflows (R12): spawned children report `pid.exit` on process.events().
+process.spawn = bridge.spawn
+process.spawn_monitored = process.spawn
+process.spawn_linked = process.spawn
+process.spawn_linked_monitored = process.spawn
+process.exec = bridge.exec
+
+function process.cancel(dest)
+    return bridge.cancel(dest)
+end
+process.terminate = process.cancel
+
 local function unsupported(name)
     return function()
         return nil, errors.new({ kind = errors.INVALID,

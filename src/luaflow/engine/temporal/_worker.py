@@ -32,7 +32,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from luaflow.engine._programs import Programs
+from luaflow.engine._programs import Programs, meta_worker, task_queue_of, workflow_type
 from luaflow.engine.temporal._errors import from_failure, to_application_error
 from luaflow.lua import LuaflowError, parse_go_duration
 from luaflow.lua._errors import NOT_FOUND
@@ -40,12 +40,14 @@ from luaflow.registry import Entry
 from luaflow.workflow import (
     CANCEL_TOPIC,
     CancelActivity,
+    CancelExternal,
     Command,
     Event,
     Message,
     RetryPolicy,
     ScheduleActivity,
     SignalExternal,
+    StartChild,
     StartTimer,
 )
 
@@ -112,6 +114,20 @@ class _TemporalEnv:
 
     def random_bytes(self, n: int) -> bytes:
         return workflow.random().randbytes(n)
+
+    def resolve_child(self, target: str, host: str | None) -> tuple[str, str, str]:
+        registry = self._host.programs.registry
+        entry = registry.find(target)
+        wtype = workflow_type(entry) if entry is not None else target
+        worker_id = host or (meta_worker(entry, "workflow") if entry is not None else None)
+        worker = registry.find(worker_id) if worker_id else None
+        if worker is not None and worker.kind == "temporal.worker":
+            queue = task_queue_of(registry, worker)
+            prefix = f"{{{worker.data['client']}@{worker.id}|"
+        else:
+            queue = self._host.tq_prefix + host if host else workflow.info().task_queue
+            prefix = f"{{{self._host.client_id}@{host or self._host.worker_id}|"
+        return wtype, queue, prefix
 
     def now_ns(self) -> int:
         return (workflow.now() - _EPOCH) // timedelta(microseconds=1) * 1000
@@ -202,6 +218,7 @@ class LuaWorkflow:
     def __init__(self) -> None:
         self._events: list[Event | Message] = []
         self._activities: dict[int, asyncio.Future[Any]] = {}
+        self._children: list[asyncio.Future[None]] = []
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -262,6 +279,19 @@ class LuaWorkflow:
                 summary=command.site or None,
             )
             self._activities[command.id] = future
+        elif isinstance(command, StartChild):
+            if command.wait:
+                future = asyncio.ensure_future(
+                    workflow.execute_child_workflow(
+                        command.workflow_type, args=command.args, task_queue=command.task_queue
+                    )
+                )
+            else:
+                self._children.append(asyncio.ensure_future(self._spawn_child(command)))
+                return
+        elif isinstance(command, CancelExternal):
+            handle = workflow.get_external_workflow_handle(command.workflow_id)
+            future = asyncio.ensure_future(handle.cancel())
         elif isinstance(command, CancelActivity):
             running = self._activities.get(command.activity_command_id)
             if running is not None:
@@ -277,6 +307,23 @@ class LuaWorkflow:
         else:
             raise RuntimeError(f"unsupported command {command!r}")
         future.add_done_callback(self._completer(command.id))
+
+    async def _spawn_child(self, command: StartChild) -> None:
+        """Start a child, report its id, then its exit (`process.spawn*` in a workflow)."""
+        try:
+            handle = await workflow.start_child_workflow(
+                command.workflow_type, args=command.args, task_queue=command.task_queue
+            )
+        except Exception as exc:
+            self._events.append(Event(command.id, error=from_failure(exc)))
+            return
+        self._events.append(Event(command.id, handle.id))
+        try:
+            # Await first: `self._events` is replaced by the run loop while the child runs.
+            value = await handle
+            self._events.append(Event(command.exit_event_id, value))
+        except (Exception, asyncio.CancelledError) as exc:
+            self._events.append(Event(command.exit_event_id, error=from_failure(exc)))
 
     def _completer(self, command_id: int) -> Callable[[asyncio.Future[Any]], None]:
         def done(future: asyncio.Future[Any]) -> None:
