@@ -181,3 +181,62 @@ def test_replay_needs_a_source(order_app: Path, dev_server: DevServer, tmp_path:
     assert broken.returncode == 1
     assert "bad.json: not a workflow history in JSON" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+GUARDED = """local funcs = require("funcs")
+local time = require("time")
+local workflow = require("workflow")
+
+local function charge(order)
+    return funcs.call("app:charge_payment", {amount = order.total, customer = order.customer_id})
+end
+
+local function ship(order)
+    return funcs.call("app:ship_order", {order_id = order.id, address = order.shipping_address})
+end
+
+local function main(order)
+    local v = workflow.version("ship-first", -1, 1)
+    local payment, shipment, err
+    if v == -1 then
+        payment, err = charge(order)
+        time.sleep(order.delay or "1h")
+        shipment, err = ship(order)
+    else
+        shipment, err = ship(order)
+        time.sleep(order.delay or "1h")
+        payment, err = charge(order)
+    end
+    return {status = "completed", version = v, payment_id = payment.id,
+            tracking = shipment.tracking_number}
+end
+
+return { main = main }
+"""
+
+
+async def test_version_guard_makes_changed_code_replay(
+    order_app: Path, boot: Callable[[Path], App], dev_server: DevServer, tmp_path: Path
+) -> None:
+    """Swapping steps breaks old histories; the same swap behind workflow.version replays them
+    (they get -1) while new runs take the new path (they get the max version)."""
+    async with boot(order_app) as app:
+        await app.start()
+        old_id = await _run_order(app)
+    (order_app / "src" / "order_workflow.lua").write_text(GUARDED)
+    replayed = _luaflow(dev_server, "--app", str(order_app), "--id", old_id)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    async with boot(order_app) as app:
+        await app.start()
+        handle = await app.start_workflow("app:order_workflow", [ORDER])
+        result = await handle.result()
+        assert result["version"] == 1 and result["status"] == "completed"
+        history = await handle.fetch_history()
+        assert [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ] == ["app:ship_order", "app:charge_payment"]
+    both = _luaflow(dev_server, "--app", str(order_app), "--id", old_id, "--id", handle.id)
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert both.stdout.splitlines() == [f"ok {old_id}", f"ok {handle.id}"]

@@ -42,6 +42,12 @@ class FakeEnv:
     def random_bytes(self, n: int) -> bytes:
         return bytes(range(n))
 
+    def patched(self, patch_id: str) -> bool:
+        return True
+
+    def resolve_child(self, target: str, host: str | None) -> tuple[str, str, str]:
+        return target, "queue", "{app:client@app:worker|"
+
 
 def start(code: str, *args: Any) -> tuple[Scheduler, list[Any]]:
     state, scheduler, modules = new_workflow_state(FakeEnv())

@@ -87,3 +87,8 @@ class LuaflowError(Exception):
 
     def __repr__(self) -> str:
         return f"LuaflowError(kind={self.kind!r}, message={self.text()!r})"
+
+
+class HostFailure(Exception):
+    """Raised by a module function for the host rather than for Lua code: user `pcall` does not
+    turn it into an error object (the workflow layer fails the engine task with it)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import lupa.lua55 as lupa_lua
 
-from luaflow.lua._errors import INTERNAL, LuaflowError
+from luaflow.lua._errors import INTERNAL, HostFailure, LuaflowError
 from luaflow.lua._values import decode_str, from_lua, to_lua
 
 #: Fixed string hash seed: `pairs()` then visits a table in the same order in every process (R23).
@@ -81,6 +81,7 @@ class LuaState:
         bridge = self.runtime.table()
         bridge[b"now_seconds"] = lambda: int(self._clock())
         bridge[b"print"] = lambda text: (printer or _print)(str(decode_str(text)))
+        bridge[b"lua_error"] = self._python_error
         self.rt = self.runtime.execute(_PRELUDE, bridge)
         # Read every helper now: lupa mis-reads table items from Python while a coroutine runs
         # (calls and `.items()` are fine), so runtime code never indexes Lua tables directly.
@@ -225,6 +226,13 @@ class LuaState:
             return LuaflowError("unknown error", INTERNAL, False)
         converted = self.from_lua(value, "error")
         return LuaflowError(str(converted), INTERNAL, False)
+
+    def _python_error(self, exc: Any) -> Any:
+        """A Python exception caught by Lua `pcall`, as a Lua error object (a HostFailure stays
+        a Python exception so the host can still see it)."""
+        if isinstance(exc, HostFailure):
+            return exc
+        return self.error_to_lua(self.error_from_lua(exc))
 
     def error_to_lua(self, err: LuaflowError) -> Any:
         cause = self.error_to_lua(err.cause) if err.cause is not None else None

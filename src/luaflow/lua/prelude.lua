@@ -47,8 +47,13 @@ function rt.is_budget(e)
     return e == BUDGET
 end
 
+-- Errors raised by Python module functions arrive as Python exceptions: user code sees them as
+-- error objects (kind, message...) like any other.
 local function rethrow_budget(ok, ...)
-    if not ok and (...) == BUDGET then raw_error(BUDGET, 0) end
+    if ok then return ok, ... end
+    local err = ...
+    if err == BUDGET then raw_error(BUDGET, 0) end
+    if type(err) == "userdata" then return false, bridge.lua_error(err) end
     return ok, ...
 end
 

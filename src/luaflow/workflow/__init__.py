@@ -20,9 +20,10 @@ from luaflow.workflow._modules import (
     WorkflowModules,
     check_target,
     new_workflow_state,
+    resolve_version,
     workflow_id_of,
 )
-from luaflow.workflow._scheduler import Outcome, Scheduler, WorkflowEnv
+from luaflow.workflow._scheduler import Outcome, Scheduler, WorkflowEnv, WorkflowTaskError
 
 __all__ = [
     "CANCEL_TOPIC",
@@ -42,8 +43,10 @@ __all__ = [
     "StartTimer",
     "WorkflowEnv",
     "WorkflowModules",
+    "WorkflowTaskError",
     "check_target",
     "new_workflow_state",
     "parse_activity_options",
+    "resolve_version",
     "workflow_id_of",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -35,7 +36,7 @@ from luaflow.workflow._commands import (
     StartTimer,
     parse_activity_options,
 )
-from luaflow.workflow._scheduler import Scheduler, WorkflowEnv
+from luaflow.workflow._scheduler import Scheduler, WorkflowEnv, WorkflowTaskError
 
 _FUNCS_LUA = lua_source("funcs.lua", "luaflow.workflow")
 _CHANNEL_LUA = lua_source("channel.lua", "luaflow.workflow")
@@ -53,6 +54,33 @@ def check_target(target: Any) -> str:
     if not text or not sep or not ns or not name:
         raise LuaflowError(f'invalid target "{text}": expected "namespace:name"', INVALID, False)
     return text
+
+
+#: What `workflow.version` returns for runs recorded before the change existed (R10).
+DEFAULT_VERSION = -1
+
+
+def resolve_version(
+    change_id: str, min_supported: int, max_supported: int, patched: Callable[[str], bool]
+) -> int:
+    """R10 over Temporal patch markers, one marker per (change, version): new runs record and get
+    `max_supported`; a replayed run gets the version it recorded; a run recorded before the
+    change gets -1. Unsupported versions fail the workflow task."""
+    if min_supported > max_supported:
+        raise LuaflowError(
+            f"workflow.version({change_id}): min {min_supported} > max {max_supported}",
+            INVALID,
+            False,
+        )
+    for version in range(max_supported, min_supported - 1, -1):
+        if version != DEFAULT_VERSION and patched(f"{change_id}@v{version}"):
+            return version
+    if min_supported > DEFAULT_VERSION:
+        raise WorkflowTaskError(
+            f'workflow.version("{change_id}"): this run recorded no version (-1), below the '
+            f"minimum supported {min_supported}; deploy code that still supports it"
+        )
+    return DEFAULT_VERSION
 
 
 def workflow_id_of(dest: str) -> str:
@@ -317,6 +345,21 @@ class WorkflowModules:
                 "history_size": env.history_size,
             },
         )
+        versions: dict[str, int] = {}
+
+        def version(change_id: Any, min_supported: Any, max_supported: Any) -> int:
+            if not isinstance(change_id, bytes) or not change_id:
+                raise LuaflowError("workflow.version: change_id must be a string", INVALID)
+            if not all(isinstance(v, int) for v in (min_supported, max_supported)):
+                raise LuaflowError("workflow.version: versions must be integers", INVALID)
+            name = _text(change_id)
+            if name not in versions:
+                versions[name] = resolve_version(
+                    name, int(min_supported), int(max_supported), env.patched
+                )
+            return versions[name]
+
+        table[b"version"] = version
         table[b"exec"] = state.awaiting(exec_child)
         table[b"call"] = table[b"exec"]  # seed-era name (R21)
         return table

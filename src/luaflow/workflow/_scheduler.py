@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from luaflow.lua import LuaflowError, LuaState
-from luaflow.lua._errors import INTERNAL, INVALID
+from luaflow.lua._errors import INTERNAL, INVALID, HostFailure
 from luaflow.workflow._channels import DEFAULT, Channel, Channels, Select
 from luaflow.workflow._commands import Command, Event, Message
 
@@ -38,9 +38,17 @@ class WorkflowEnv(Protocol):
     def print(self, text: str) -> None:
         """Lua `print`: shown on the first execution, silent while replaying."""
 
+    def patched(self, patch_id: str) -> bool:
+        """Temporal's patch marker: true for new code paths and histories that recorded it."""
+
     def resolve_child(self, target: str, host: str | None) -> tuple[str, str, str]:
         """(workflow type, task queue, PID prefix `{client@worker|`) of a child workflow: an entry
         id (or type name) and a worker entry id or raw task queue (R14); None = same worker."""
+
+
+class WorkflowTaskError(HostFailure):
+    """Fails the workflow *task*, not the run: fixed code deployed later lets it continue
+    (unsupported versions, engine errors)."""
 
 
 @dataclass(eq=False)
@@ -182,6 +190,8 @@ class Scheduler:
                 if not isinstance(value, Command | Select):
                     raise LuaflowError(f"{task.name} awaited {value!r}", INTERNAL, False)
             elif status == "error":
+                if isinstance(value, WorkflowTaskError):
+                    raise value
                 self.outcome = Outcome(error=self.state.error_from_lua(value))
             elif task.name == "main":
                 self.outcome = self._result(value)

@@ -115,6 +115,9 @@ class _TemporalEnv:
     def random_bytes(self, n: int) -> bytes:
         return workflow.random().randbytes(n)
 
+    def patched(self, patch_id: str) -> bool:
+        return workflow.patched(patch_id)
+
     def resolve_child(self, target: str, host: str | None) -> tuple[str, str, str]:
         registry = self._host.programs.registry
         entry = registry.find(target)
