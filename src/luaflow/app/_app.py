@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from luaflow.engine._attrs import declared_search_attributes
 from luaflow.engine._programs import (
     Programs,
     check_entry_modules,
@@ -27,6 +28,7 @@ from luaflow.engine.temporal import (
     build_worker,
     client_settings,
     connect,
+    register_search_attributes,
     release_host,
     running_server,
     worker_settings,
@@ -146,6 +148,10 @@ class App:
                 client = await connect(settings, address)
             except RuntimeError as exc:
                 raise entry.error(f"cannot connect to Temporal at {address}: {exc}") from None
+            if settings.embedded:
+                await register_search_attributes(
+                    client, settings.namespace, declared_search_attributes(self.registry)
+                )
             self._clients[client_id] = (settings, client)
         return self._clients[client_id]
 
@@ -159,6 +165,7 @@ class App:
             task_queue=task_queue_of(self.registry, entry),
             tq_prefix=settings.tq_prefix,
             programs=Programs(self.registry, self.limits),
+            search_types=declared_search_attributes(self.registry),
         )
         for wf in self.registry.by_kind("workflow.lua"):
             if meta_worker(wf, "workflow") == str(entry.id):

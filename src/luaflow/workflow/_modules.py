@@ -13,6 +13,7 @@ from luaflow.lua import (
     LuaLimits,
     LuaState,
     json_module,
+    lua_result,
     lua_table,
     time_module,
 )
@@ -359,7 +360,23 @@ class WorkflowModules:
                 )
             return versions[name]
 
+        def attrs(spec: Any) -> tuple[Any, Any]:
+            def run() -> bool:
+                data = state.from_lua(spec, "attrs") if spec is not None else None
+                if not isinstance(data, dict) or not (data.get("search") or data.get("memo")):
+                    raise LuaflowError(
+                        "workflow.attrs needs a table with search and/or memo", INVALID, False
+                    )
+                search, memo = data.get("search") or {}, data.get("memo") or {}
+                if not isinstance(search, dict) or not isinstance(memo, dict):
+                    raise LuaflowError("search and memo must be tables of name = value", INVALID)
+                env.upsert_attrs(search, memo)
+                return True
+
+            return lua_result(state, run)
+
         table[b"version"] = version
+        table[b"attrs"] = attrs
         table[b"exec"] = state.awaiting(exec_child)
         table[b"call"] = table[b"exec"]  # seed-era name (R21)
         return table

@@ -38,6 +38,9 @@ class WorkflowEnv(Protocol):
     def print(self, text: str) -> None:
         """Lua `print`: shown on the first execution, silent while replaying."""
 
+    def upsert_attrs(self, search: dict[str, Any], memo: dict[str, Any]) -> None:
+        """Upsert search attributes and memo of this run (`workflow.attrs`)."""
+
     def patched(self, patch_id: str) -> bool:
         """Temporal's patch marker: true for new code paths and histories that recorded it."""
 

@@ -1,6 +1,11 @@
 """The Temporal engine: clients, workers, the dynamic Lua workflow and activity, dev server."""
 
-from luaflow.engine.temporal._client import ClientSettings, client_settings, connect
+from luaflow.engine.temporal._client import (
+    ClientSettings,
+    client_settings,
+    connect,
+    register_search_attributes,
+)
 from luaflow.engine.temporal._devserver import DevServer, DevServerError, running_server
 from luaflow.engine.temporal._errors import from_failure, to_application_error
 from luaflow.engine.temporal._replay import (
@@ -39,6 +44,7 @@ __all__ = [
     "from_failure",
     "load_history_file",
     "register_host",
+    "register_search_attributes",
     "release_host",
     "replay_histories",
     "resolve_workflow_type",

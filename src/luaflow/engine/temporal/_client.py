@@ -9,6 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client, KeepAliveConfig, TLSConfig
 
 from luaflow.lua import LuaflowError, parse_go_duration
@@ -147,3 +152,34 @@ async def connect(settings: ClientSettings, address: str) -> Client:
         keep_alive_config=settings.keep_alive,
         connect_timeout=settings.connect_timeout,
     )
+
+
+async def register_search_attributes(
+    client: Client, namespace: str, attributes: Mapping[str, str]
+) -> None:
+    """Add the app's search attributes that the (embedded) server does not know yet."""
+    if not attributes:
+        return
+    service = client.operator_service
+    listed = await service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    known = set(listed.custom_attributes) | set(listed.system_attributes)
+    missing = {
+        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_TYPE_ENUM[kind]}")
+        for name, kind in attributes.items()
+        if name not in known
+    }
+    if missing:
+        await service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+
+
+_TYPE_ENUM = {
+    "Keyword": "KEYWORD",
+    "Text": "TEXT",
+    "Int": "INT",
+    "Double": "DOUBLE",
+    "Bool": "BOOL",
+    "Datetime": "DATETIME",
+    "KeywordList": "KEYWORD_LIST",
+}

@@ -34,6 +34,7 @@ from temporalio.worker import (
 
 from luaflow.engine._programs import Programs, meta_worker, task_queue_of, workflow_type
 from luaflow.engine.temporal._errors import from_failure, to_application_error
+from luaflow.engine.temporal._search import search_attribute_update
 from luaflow.lua import LuaflowError, parse_go_duration
 from luaflow.lua._errors import NOT_FOUND
 from luaflow.registry import Entry
@@ -65,6 +66,7 @@ class WorkerHost:
     tq_prefix: str
     programs: Programs
     workflows: dict[str, Entry] = field(default_factory=dict)  # workflow type -> entry
+    search_types: dict[str, str] = field(default_factory=dict)  # declared search attributes
     activities: dict[str, Entry] = field(default_factory=dict)  # activity type -> entry
 
     @activity.defn(dynamic=True)
@@ -117,6 +119,15 @@ class _TemporalEnv:
 
     def patched(self, patch_id: str) -> bool:
         return workflow.patched(patch_id)
+
+    def upsert_attrs(self, search: dict[str, Any], memo: dict[str, Any]) -> None:
+        types = self._host.search_types
+        if search:
+            workflow.upsert_search_attributes(
+                [search_attribute_update(k, v, types.get(k)) for k, v in search.items()]
+            )
+        if memo:
+            workflow.upsert_memo(memo)
 
     def resolve_child(self, target: str, host: str | None) -> tuple[str, str, str]:
         registry = self._host.programs.registry

@@ -1,0 +1,66 @@
+"""Typed search attribute updates for `workflow.attrs` (Temporal types per value or declaration)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
+
+from luaflow.lua import LuaflowError
+from luaflow.lua._errors import INVALID
+
+
+def search_attribute_update(name: str, value: Any, known: str | None) -> Any:
+    """A typed Temporal update for `name`: the registered type when known, else by value."""
+    kind = known or _type_of(value)
+    if value is None:
+        return _key(name, kind).value_unset()
+    try:
+        converted = _convert(value, kind)
+    except (TypeError, ValueError):
+        raise LuaflowError(
+            f"search attribute {name}: cannot store {value!r} as {kind}", INVALID, False
+        ) from None
+    return _key(name, kind).value_set(converted)
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Bool"
+    if isinstance(value, int):
+        return "Int"
+    if isinstance(value, float):
+        return "Double"
+    if isinstance(value, list):
+        return "KeywordList"
+    return "Keyword"
+
+
+def _key(name: str, kind: str) -> Any:
+    factory = {
+        "Keyword": SearchAttributeKey.for_keyword,
+        "Text": SearchAttributeKey.for_text,
+        "Int": SearchAttributeKey.for_int,
+        "Double": SearchAttributeKey.for_float,
+        "Bool": SearchAttributeKey.for_bool,
+        "Datetime": SearchAttributeKey.for_datetime,
+        "KeywordList": SearchAttributeKey.for_keyword_list,
+    }[kind]
+    return factory(name)
+
+
+def _convert(value: Any, kind: str) -> Any:
+    if kind in ("Keyword", "Text"):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if kind == "Int":
+        return int(value)
+    if kind == "Double":
+        return float(value)
+    if kind == "Bool":
+        if not isinstance(value, bool):
+            raise TypeError(kind)
+        return value
+    if kind == "KeywordList":
+        return [str(v) for v in (value if isinstance(value, list) else [value])]
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
