@@ -167,3 +167,18 @@ async def test_child_workflows(signals_app: Path, dev_server: DevServer) -> None
         assert result["failed_from"] is True
         assert result["failed_kind"] == "Conflict" and result["exec_kind"] == "Conflict"
         assert "already shipped" in result["exec_message"]
+
+
+async def test_upgrade_is_continue_as_new(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:counter", [0, 3])
+        result = await asyncio.wait_for(handle.result(), 60)
+        assert result["n"] == 3 and result["runs_history"] < 10
+        client = await app.any_client()
+        for _ in range(50):  # visibility may lag a moment behind the runs
+            runs = [w async for w in client.list_workflows(f'WorkflowId="{handle.id}"')]
+            if len(runs) == 4:
+                break
+            await asyncio.sleep(0.1)
+        assert len(runs) == 4  # the first run and three continuations

@@ -73,6 +73,14 @@ class CancelExternal(Command):
 
 
 @dataclass
+class ContinueAsNew(Command):
+    """`process.upgrade(id|nil, ...)`: end this run and start a fresh one with new arguments."""
+
+    workflow_type: str | None = None
+    args: list[Any] = field(default_factory=list)
+
+
+@dataclass
 class CancelActivity(Command):
     """Request cancellation of a running activity (`future:cancel()`); no event answers it."""
 

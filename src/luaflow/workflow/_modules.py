@@ -29,6 +29,7 @@ from luaflow.workflow._commands import (
     ActivityOptions,
     CancelActivity,
     CancelExternal,
+    ContinueAsNew,
     Event,
     Message,
     ScheduleActivity,
@@ -417,6 +418,17 @@ class WorkflowModules:
             return self._fail(err)
         return self.scheduler.issue(command)
 
+    def _upgrade(self, site: bytes, target: Any, *args: Any) -> Any:
+        """Continue-as-new: this task never resumes; the run ends and a new one starts."""
+        try:
+            wtype = None
+            if isinstance(target, bytes) and target:
+                wtype, _, _ = self.env.resolve_child(_text(target), None)
+            values = [self.state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
+        except LuaflowError as err:
+            return self._fail(err)
+        return ContinueAsNew(site=_text(site), workflow_type=wtype, args=values)
+
     def _ok(self, event: Event) -> tuple[Any, Any]:
         if event.error is not None:
             return None, self.state.error_to_lua(event.error)
@@ -498,6 +510,7 @@ class WorkflowModules:
             lambda site, target, host, *args: self._exec(site, target, host, args)
         )
         bridge[b"cancel"] = state.awaiting(self._cancel_external)
+        bridge[b"upgrade"] = state.awaiting(self._upgrade)
         state.call(state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge)
 
     def _route(self, msg: Message) -> None:

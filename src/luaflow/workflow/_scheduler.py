@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from luaflow.lua import LuaflowError, LuaState
 from luaflow.lua._errors import INTERNAL, INVALID, HostFailure
 from luaflow.workflow._channels import DEFAULT, Channel, Channels, Select
-from luaflow.workflow._commands import Command, Event, Message
+from luaflow.workflow._commands import Command, ContinueAsNew, Event, Message
 
 
 class WorkflowEnv(Protocol):
@@ -66,6 +66,7 @@ class Outcome:
 
     value: Any = None
     error: LuaflowError | None = None
+    continue_as_new: ContinueAsNew | None = None
 
 
 EventHandler = Callable[[Event], None]
@@ -190,7 +191,9 @@ class Scheduler:
             finally:
                 self._current = None
             if status == "await":
-                if not isinstance(value, Command | Select):
+                if isinstance(value, ContinueAsNew):
+                    self.outcome = Outcome(continue_as_new=value)
+                elif not isinstance(value, Command | Select):
                     raise LuaflowError(f"{task.name} awaited {value!r}", INTERNAL, False)
             elif status == "error":
                 if isinstance(value, WorkflowTaskError):

@@ -102,6 +102,9 @@ function process.cancel(dest)
 end
 process.terminate = process.cancel
 
+-- Continue-as-new (B5): the run ends here and a fresh run of `id` (nil = this workflow) starts.
+process.upgrade = bridge.upgrade
+
 local function unsupported(name)
     return function()
         return nil, errors.new({ kind = errors.INVALID,

@@ -267,6 +267,11 @@ class LuaWorkflow:
             batch, self._events = self._events, []
             commands = scheduler.step(batch)
         outcome = scheduler.outcome
+        if outcome.continue_as_new is not None:
+            nxt = outcome.continue_as_new
+            workflow.continue_as_new(
+                args=nxt.args, workflow=nxt.workflow_type or workflow.info().workflow_type
+            )
         if outcome.error is not None:
             raise to_application_error(outcome.error)
         return outcome.value
