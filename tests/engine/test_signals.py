@@ -182,3 +182,26 @@ async def test_upgrade_is_continue_as_new(signals_app: Path, dev_server: DevServ
                 break
             await asyncio.sleep(0.1)
         assert len(runs) == 4  # the first run and three continuations
+
+
+async def test_saga_compensates_in_reverse(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        order = {"items": ["a", "b"], "payment": {"card": "visa"}, "shipping": {}}
+        handle = await app.start_workflow("app:saga", [order])
+        result = await asyncio.wait_for(handle.result(), 60)
+        assert result["status"] == "failed" and result["step"] == "shipping"
+        assert "no address" in result["error"]
+        history = await handle.fetch_history()
+        called = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert called == [
+            "app:reserve_inventory", "app:charge_payment", "app:ship_order",
+            "app:refund_payment", "app:release_inventory",
+        ]  # fmt: skip
+        ok = {**order, "shipping": {"address": "x"}}
+        done = await app.start_workflow("app:saga", [ok])
+        assert await done.result() == {"status": "completed", "tracking": "TRK-x"}
