@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
 from luaflow.app import App
 from luaflow.engine.temporal import DevServer
@@ -205,3 +205,25 @@ async def test_saga_compensates_in_reverse(signals_app: Path, dev_server: DevSer
         ok = {**order, "shipping": {"address": "x"}}
         done = await app.start_workflow("app:saga", [ok])
         assert await done.result() == {"status": "completed", "tracking": "TRK-x"}
+
+
+async def test_updates_are_messages_with_a_reply_address(
+    signals_app: Path, dev_server: DevServer
+) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:approver")
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update("approve", {"amount": 500})
+        assert "amount too large" in str(info.value.cause)
+        # In a thread: the worker answering the update runs on this event loop.
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [str(find_temporal_binary()), "workflow", "update", "execute", "--address",
+             dev_server.address, "--workflow-id", handle.id, "--name", "approve",
+             "--input", json.dumps({"amount": 42})],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        assert "approved:42" in cli.stdout
+        assert await handle.result() == {"approved": 42}

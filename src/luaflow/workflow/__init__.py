@@ -3,6 +3,7 @@
 from luaflow.workflow._commands import (
     CANCEL_TOPIC,
     DEFAULT_START_TO_CLOSE,
+    UPDATE_ADDRESS,
     ActivityOptions,
     CancelActivity,
     CancelExternal,
@@ -10,6 +11,7 @@ from luaflow.workflow._commands import (
     ContinueAsNew,
     Event,
     Message,
+    ReplyUpdate,
     RetryPolicy,
     ScheduleActivity,
     SignalExternal,
@@ -29,6 +31,7 @@ from luaflow.workflow._scheduler import Outcome, Scheduler, WorkflowEnv, Workflo
 __all__ = [
     "CANCEL_TOPIC",
     "DEFAULT_START_TO_CLOSE",
+    "UPDATE_ADDRESS",
     "ActivityOptions",
     "CancelActivity",
     "CancelExternal",
@@ -37,6 +40,7 @@ __all__ = [
     "Event",
     "Message",
     "Outcome",
+    "ReplyUpdate",
     "RetryPolicy",
     "ScheduleActivity",
     "Scheduler",

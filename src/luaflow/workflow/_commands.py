@@ -72,6 +72,19 @@ class CancelExternal(Command):
     workflow_id: str = ""
 
 
+#: Reply addresses of Temporal updates start with this (B5b); replies never leave the run.
+UPDATE_ADDRESS = "@update:"
+
+
+@dataclass
+class ReplyUpdate(Command):
+    """`process.send(msg:from(), "ack"|"nak"|"ok"|"error", ...)` to an update's reply address."""
+
+    address: str = ""
+    topic: str = ""
+    args: list[Any] = field(default_factory=list)
+
+
 @dataclass
 class ContinueAsNew(Command):
     """`process.upgrade(id|nil, ...)`: end this run and start a fresh one with new arguments."""

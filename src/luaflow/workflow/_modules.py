@@ -26,12 +26,15 @@ from luaflow.lua._values import decode_str
 from luaflow.workflow._channels import UNBOUNDED, Channel
 from luaflow.workflow._commands import (
     CANCEL_TOPIC,
+    UPDATE_ADDRESS,
     ActivityOptions,
     CancelActivity,
     CancelExternal,
+    Command,
     ContinueAsNew,
     Event,
     Message,
+    ReplyUpdate,
     ScheduleActivity,
     SignalExternal,
     StartChild,
@@ -481,12 +484,15 @@ class WorkflowModules:
             try:
                 if not isinstance(dest, bytes) or not dest:
                     raise LuaflowError("process.send: destination must be a PID", INVALID, False)
-                command = SignalExternal(
-                    site=_text(site),
-                    workflow_id=workflow_id_of(_text(dest)),
-                    topic=_text(topic),
-                    args=[state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)],
-                )
+                values = [state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
+                target = _text(dest)
+                command: Command
+                if target.startswith(UPDATE_ADDRESS):
+                    command = ReplyUpdate(_text(site), target, _text(topic), values)
+                else:
+                    command = SignalExternal(
+                        _text(site), workflow_id_of(target), _text(topic), values
+                    )
             except LuaflowError as err:
                 return self._fail(err)
             return self.scheduler.issue(command)

@@ -40,11 +40,13 @@ from luaflow.lua._errors import NOT_FOUND
 from luaflow.registry import Entry
 from luaflow.workflow import (
     CANCEL_TOPIC,
+    UPDATE_ADDRESS,
     CancelActivity,
     CancelExternal,
     Command,
     Event,
     Message,
+    ReplyUpdate,
     RetryPolicy,
     ScheduleActivity,
     SignalExternal,
@@ -233,6 +235,31 @@ class LuaWorkflow:
         self._events: list[Event | Message] = []
         self._activities: dict[int, asyncio.Future[Any]] = {}
         self._children: list[asyncio.Future[None]] = []
+        self._updates: dict[str, list[tuple[str, list[Any]]]] = {}
+        self._update_seq = 0
+
+    @workflow.update(dynamic=True)
+    async def on_update(self, name: str, args: Sequence[RawValue]) -> Any:
+        """A Temporal update is a message whose `from()` is a reply address (B5b): the Lua code
+        answers "ack" or "nak", reason, then "ok", value or "error", message."""
+        converter = workflow.payload_converter()
+        values = [converter.from_payload(a.payload) for a in args]
+        self._update_seq += 1
+        address = f"{UPDATE_ADDRESS}{self._update_seq}"
+        replies: list[tuple[str, list[Any]]] = []
+        self._updates[address] = replies
+        self._events.append(Message(name, values, address))
+        try:
+            await workflow.wait_condition(
+                lambda: any(topic in ("ok", "error", "nak") for topic, _ in replies)
+            )
+        finally:
+            del self._updates[address]
+        topic, reply = next(r for r in replies if r[0] in ("ok", "error", "nak"))
+        if topic == "ok":
+            return reply[0] if reply else None
+        reason = str(reply[0]) if reply else topic
+        raise ApplicationError(reason, type="Rejected" if topic == "nak" else "Internal")
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -267,6 +294,10 @@ class LuaWorkflow:
             batch, self._events = self._events, []
             commands = scheduler.step(batch)
         outcome = scheduler.outcome
+        # Let update handlers finish with the replies the run gave; unanswered ones fail.
+        for replies in self._updates.values():
+            replies.append(("error", ["the workflow finished without replying"]))
+        await workflow.wait_condition(workflow.all_handlers_finished)
         if outcome.continue_as_new is not None:
             nxt = outcome.continue_as_new
             workflow.continue_as_new(
@@ -308,6 +339,15 @@ class LuaWorkflow:
             else:
                 self._children.append(asyncio.ensure_future(self._spawn_child(command)))
                 return
+        elif isinstance(command, ReplyUpdate):
+            replies = self._updates.get(command.address)
+            if replies is None:
+                error = LuaflowError(f"update {command.address} is no longer waiting", NOT_FOUND)
+                self._events.append(Event(command.id, error=error))
+            else:
+                replies.append((command.topic, command.args))
+                self._events.append(Event(command.id, None))
+            return
         elif isinstance(command, CancelExternal):
             handle = workflow.get_external_workflow_handle(command.workflow_id)
             future = asyncio.ensure_future(handle.cancel())
