@@ -227,3 +227,13 @@ async def test_updates_are_messages_with_a_reply_address(
         assert cli.returncode == 0, cli.stderr
         assert "approved:42" in cli.stdout
         assert await handle.result() == {"approved": 42}
+
+
+async def test_with_context_reaches_the_activity(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:ctxflow")
+        assert await asyncio.wait_for(handle.result(), 60) == {
+            "plain": {"missing": "NotFound"},
+            "tagged": {"tenant": "t1", "all": {"tenant": "t1"}},
+        }

@@ -260,3 +260,19 @@ def test_futures_fan_out_and_cancel() -> None:
         "total": 60, "pending": 0, "second": 20, "cancelled": True, "again": False,
         "closed": True, "kind": "Canceled", "is_canceled": True, "complete": True,
     }  # fmt: skip
+
+
+def test_ctx_and_with_context() -> None:
+    scheduler, [cmd] = start(
+        """local funcs, ctx = require("funcs"), require("ctx")
+        return function()
+            local ex = funcs.new():with_context({tenant = "t1"})
+            ex:call("app:a")
+            local _, missing = ctx.get("nope")
+            return {ctx.get("request_id"), ctx.all().request_id, missing:kind()}
+        end"""
+    )
+    assert isinstance(cmd, ScheduleActivity)
+    assert cmd.context == {"request_id": "r-1", "tenant": "t1"}
+    scheduler.step([Event(cmd.id, None)])
+    assert value(scheduler) == ["r-1", "r-1", "NotFound"]

@@ -45,6 +45,9 @@ class FakeEnv:
     def patched(self, patch_id: str) -> bool:
         return True
 
+    def context(self) -> dict[str, Any]:
+        return {"request_id": "r-1"}
+
     def resolve_child(self, target: str, host: str | None) -> tuple[str, str, str]:
         return target, "queue", "{app:client@app:worker|"
 

@@ -20,6 +20,7 @@ from luaflow.lua import (
     LuaLimits,
     LuaRuntimeError,
     LuaState,
+    ctx_module,
     json_module,
     time_module,
 )
@@ -31,9 +32,9 @@ from luaflow.registry import Entry, Registry, RegistryError
 from luaflow.workflow import Scheduler, WorkflowEnv, new_workflow_state
 
 #: Modules implemented for workflow code (all replay-safe).
-WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json", "uuid", "crypto"})
+WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json", "uuid", "crypto", "ctx"})
 #: Modules implemented for host code (functions used as activities).
-HOST_MODULES = frozenset({"json", "time", "uuid", "crypto"})
+HOST_MODULES = frozenset({"json", "time", "uuid", "crypto", "ctx"})
 
 
 def meta_worker(entry: Entry, role: str) -> str | None:
@@ -134,7 +135,7 @@ class Programs:
         state.install_require(self._loaders(entry, modules, WORKFLOW_MODULES), str(entry.id))
         return scheduler, entry_function(state, self.registry, entry)
 
-    def call(self, entry: Entry, args: list[Any]) -> Any:
+    def call(self, entry: Entry, args: list[Any], context: dict[str, Any] | None = None) -> Any:
         """Call a function entry as host code; its `nil, err` or raised error becomes a
         LuaflowError (B7)."""
         state = LuaState(limits=self.limits)
@@ -143,6 +144,7 @@ class Programs:
             "time": lambda s: time_module(s, WALL_CLOCK),
             "uuid": lambda s: uuid_module(s, OS_RANDOM, time.time_ns),
             "crypto": lambda s: crypto_module(s, OS_RANDOM),
+            "ctx": lambda s: ctx_module(s, context),
         }
         state.install_require(self._loaders(entry, host, HOST_MODULES), str(entry.id))
         fn = entry_function(state, self.registry, entry)

@@ -2,7 +2,15 @@
 
 from luaflow.lua._duration import option_duration, parse_go_duration, time_duration_ns
 from luaflow.lua._errors import LuaflowError
-from luaflow.lua._modules import WALL_CLOCK, Clock, json_module, lua_result, lua_table, time_module
+from luaflow.lua._modules import (
+    WALL_CLOCK,
+    Clock,
+    ctx_module,
+    json_module,
+    lua_result,
+    lua_table,
+    time_module,
+)
 from luaflow.lua._runtime import IO_MODULES, LuaLimits, LuaRuntimeError, LuaState
 from luaflow.lua._values import ValueConversionError, decode_str
 
@@ -15,6 +23,7 @@ __all__ = [
     "LuaState",
     "LuaflowError",
     "ValueConversionError",
+    "ctx_module",
     "decode_str",
     "json_module",
     "lua_result",

@@ -96,6 +96,28 @@ def time_module(state: LuaState, clock: Clock) -> Any:
     return state.call(state.load(_TIME_LUA.decode(), "luaflow/time.lua"), bridge)[0]
 
 
+def ctx_module(state: LuaState, context: Mapping[str, Any] | None) -> Any:
+    """`ctx.get/all` over the values propagated with `with_context` (SPEC 2.6)."""
+
+    def get(key: Any) -> tuple[Any, Any]:
+        def run() -> Any:
+            if not isinstance(key, bytes) or not key:
+                raise LuaflowError("ctx.get: key must be a non-empty string", "Invalid", False)
+            if context is None:
+                raise LuaflowError("no context", INTERNAL, False)
+            name = key.decode("utf-8", errors="replace")
+            if name not in context:
+                raise LuaflowError(f"context key {name} not found", "NotFound", False)
+            return context[name]
+
+        return lua_result(state, run)
+
+    def get_all() -> tuple[Any, Any]:
+        return lua_result(state, lambda: dict(context or {}))
+
+    return lua_table(state, {"get": get, "all": get_all})
+
+
 def json_module(state: LuaState) -> Any:
     """`json.encode/decode` with the B2 rules; failures are `nil, err` (kind Internal)."""
 
@@ -123,6 +145,7 @@ __all__ = [
     "WALL_CLOCK",
     "Clock",
     "ValueConversionError",
+    "ctx_module",
     "json_module",
     "lua_result",
     "lua_table",

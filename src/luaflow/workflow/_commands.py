@@ -51,6 +51,8 @@ class ScheduleActivity(Command):
     activity_type: str = ""
     args: list[Any] = field(default_factory=list)
     options: ActivityOptions = field(default_factory=ActivityOptions)
+    #: Context for the activity when an executor added values (`with_context`).
+    context: dict[str, Any] | None = None
 
 
 @dataclass

@@ -12,6 +12,7 @@ from luaflow.lua import (
     LuaflowError,
     LuaLimits,
     LuaState,
+    ctx_module,
     json_module,
     lua_result,
     lua_table,
@@ -165,6 +166,7 @@ class WorkflowModules:
             "time": lambda _: self.time(),
             "workflow": lambda _: self.workflow(),
             "json": json_module,
+            "ctx": lambda s: ctx_module(s, self.env.context()),
             "uuid": lambda s: uuid_module(s, self.env, self.env.now_ns),
             "crypto": lambda s: crypto_module(s, self.env),
         }
@@ -175,19 +177,26 @@ class WorkflowModules:
     # -- funcs -----------------------------------------------------------------------------------
 
     def _options(self, options: Any) -> ActivityOptions:
-        if options is None:
-            return ActivityOptions()
-        return parse_activity_options(self.state.from_lua(options, "options"))
+        data = self.state.from_lua(options, "options") if options is not None else {}
+        if data == []:  # an empty Lua table
+            data = {}
+        if not isinstance(data, dict):
+            raise LuaflowError("options must be a table of key = value", INVALID, False)
+        return parse_activity_options(data)
 
     def _activity(
-        self, site: bytes, target: Any, options: Any, args: tuple[Any, ...]
+        self, site: bytes, target: Any, options: Any, context: Any, args: tuple[Any, ...]
     ) -> ScheduleActivity:
         state = self.state
+        extra = state.from_lua(context, "context") if context is not None else None
+        if extra is not None and not isinstance(extra, dict | list):
+            raise LuaflowError("context must be a table of key = value", INVALID, False)
         return ScheduleActivity(
             site=_text(site),
             activity_type=check_target(target),
             args=[state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)],
             options=self._options(options),
+            context={**self.env.context(), **extra} if extra else None,
         )
 
     def _settle(self, fut: _Future, event: Event) -> None:
@@ -203,16 +212,16 @@ class WorkflowModules:
     def funcs(self) -> Any:
         state = self.state
 
-        def schedule(site: bytes, target: Any, options: Any, *args: Any) -> Any:
+        def schedule(site: bytes, target: Any, options: Any, context: Any, *args: Any) -> Any:
             try:
-                command = self._activity(site, target, options, args)
+                command = self._activity(site, target, options, context, args)
             except LuaflowError as err:
                 return self._fail(err)
             return self.scheduler.issue(command)
 
-        def start_async(target: Any, options: Any, *args: Any) -> Any:
+        def start_async(target: Any, options: Any, context: Any, *args: Any) -> Any:
             try:
-                command = self._activity(b"", target, options, args)
+                command = self._activity(b"", target, options, context, args)
             except LuaflowError as err:
                 return self._fail(err)
             fut = _Future(0, self.scheduler.channels.new(1, internal=True))

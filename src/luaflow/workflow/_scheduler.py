@@ -41,6 +41,9 @@ class WorkflowEnv(Protocol):
     def upsert_attrs(self, search: dict[str, Any], memo: dict[str, Any]) -> None:
         """Upsert search attributes and memo of this run (`workflow.attrs`)."""
 
+    def context(self) -> dict[str, Any]:
+        """Values propagated to this run with `with_context` (read by `ctx`)."""
+
     def patched(self, patch_id: str) -> bool:
         """Temporal's patch marker: true for new code paths and histories that recorded it."""
 

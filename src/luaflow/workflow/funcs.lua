@@ -8,8 +8,8 @@ local start_async = bridge.async    -- async(target, options, ...) -> future han
 local Future = { __name = "future" }
 Future.__index = Future
 
-local function future(target, options, ...)
-    local handle, err = start_async(target, options, ...)
+local function future(target, options, context, ...)
+    local handle, err = start_async(target, options, context, ...)
     if handle == nil then return nil, err end
     return setmetatable({ _handle = handle }, Future)
 end
@@ -34,8 +34,8 @@ function Future:cancel() return bridge.future_cancel(self._handle) end
 local Executor = {}
 Executor.__index = Executor
 
-local function executor(options)
-    return setmetatable({ _options = options }, Executor)
+local function executor(options, context)
+    return setmetatable({ _options = options, _context = context }, Executor)
 end
 
 function Executor:with_options(options)
@@ -47,29 +47,40 @@ function Executor:with_options(options)
     for k, v in pairs(options) do merged[k] = v end
     local ok, err = check_options(merged)
     if not ok then return nil, err end
-    return executor(merged)
+    return executor(merged, self._context)
+end
+
+-- Values readable with `ctx` in the activities this executor calls (SPEC 3.4).
+function Executor:with_context(values)
+    if type(values) ~= "table" then
+        return nil, errors.new({ kind = errors.INVALID, message = "with_context expects a table" })
+    end
+    local merged = {}
+    for k, v in pairs(self._context or {}) do merged[k] = v end
+    for k, v in pairs(values) do merged[k] = v end
+    return executor(self._options, merged)
 end
 
 function Executor:call(target, ...)
-    return schedule(target, self._options, ...)
+    return schedule(target, self._options, self._context, ...)
 end
 
 function Executor:async(target, ...)
-    return future(target, self._options, ...)
+    return future(target, self._options, self._context, ...)
 end
 
 local funcs = {}
 
 function funcs.new()
-    return executor({})
+    return executor({}, nil)
 end
 
 function funcs.call(target, ...)
-    return schedule(target, nil, ...)
+    return schedule(target, nil, nil, ...)
 end
 
 function funcs.async(target, ...)
-    return future(target, nil, ...)
+    return future(target, nil, nil, ...)
 end
 
 return funcs

@@ -21,19 +21,11 @@ from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import (
-    HandleSignalInput,
-    Interceptor,
-    SignalExternalWorkflowInput,
-    UnsandboxedWorkflowRunner,
-    Worker,
-    WorkflowInboundInterceptor,
-    WorkflowInterceptorClassInput,
-    WorkflowOutboundInterceptor,
-)
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from luaflow.engine._programs import Programs, meta_worker, task_queue_of, workflow_type
 from luaflow.engine.temporal._errors import from_failure, to_application_error
+from luaflow.engine.temporal._headers import HeaderInterceptor, activity_context
 from luaflow.engine.temporal._search import search_attribute_update
 from luaflow.lua import LuaflowError, parse_go_duration
 from luaflow.lua._errors import NOT_FOUND
@@ -86,7 +78,7 @@ class WorkerHost:
         converter = activity.payload_converter()
         values = [converter.from_payload(a.payload) for a in args]
         try:
-            return self.programs.call(entry, values)
+            return self.programs.call(entry, values, activity_context())
         except LuaflowError as err:
             raise to_application_error(err) from None
 
@@ -121,6 +113,10 @@ class _TemporalEnv:
 
     def patched(self, patch_id: str) -> bool:
         return workflow.patched(patch_id)
+
+    def context(self) -> dict[str, Any]:
+        context: dict[str, Any] = workflow.instance().context
+        return context
 
     def upsert_attrs(self, search: dict[str, Any], memo: dict[str, Any]) -> None:
         types = self._host.search_types
@@ -188,50 +184,15 @@ def _retry_policy(policy: RetryPolicy | None) -> TemporalRetryPolicy | None:
     return out
 
 
-#: Header carrying the sender's PID on signals between workflows (B5).
-SENDER_HEADER = "luaflow-from"
-_signal_sender = ""
-
-
-class SenderInterceptor(Interceptor):
-    """Puts the sending workflow's PID on outgoing signals and reads it on incoming ones, so a
-    message's `from()` names its sender."""
-
-    def workflow_interceptor_class(
-        self, input: WorkflowInterceptorClassInput
-    ) -> type[WorkflowInboundInterceptor]:
-        return _Inbound
-
-
-class _Inbound(WorkflowInboundInterceptor):
-    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
-        super().init(_Outbound(outbound))
-
-    async def handle_signal(self, input: HandleSignalInput) -> None:
-        global _signal_sender
-        header = input.headers.get(SENDER_HEADER)
-        _signal_sender = workflow.payload_converter().from_payload(header, str) if header else ""
-        try:
-            await super().handle_signal(input)
-        finally:
-            _signal_sender = ""
-
-
-class _Outbound(WorkflowOutboundInterceptor):
-    async def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> None:
-        pid = _TemporalEnv(_host()).pid()
-        input.headers = {
-            **input.headers,
-            SENDER_HEADER: workflow.payload_converter().to_payload(pid),
-        }
-        await super().signal_external_workflow(input)
-
-
 @workflow.defn(dynamic=True)
 class LuaWorkflow:
     """Runs any `workflow.lua` entry: its type name selects the entry."""
 
     def __init__(self) -> None:
+        #: Set by the header interceptor: sender of the signal being handled, run context.
+        self.signal_sender = ""
+        self.context: dict[str, Any] = {}
+        self.outgoing_context: dict[str, Any] | None = None
         self._events: list[Event | Message] = []
         self._activities: dict[int, asyncio.Future[Any]] = {}
         self._children: list[asyncio.Future[None]] = []
@@ -266,7 +227,7 @@ class LuaWorkflow:
         """Every signal is a message to the Lua process (R4): topic = signal name."""
         converter = workflow.payload_converter()
         values = [converter.from_payload(a.payload) for a in args]
-        self._events.append(Message(name, values, _signal_sender))
+        self._events.append(Message(name, values, self.signal_sender))
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> Any:
@@ -311,6 +272,7 @@ class LuaWorkflow:
         future: asyncio.Future[Any]
         if isinstance(command, ScheduleActivity):
             opts = command.options
+            self.outgoing_context = command.context
             future = workflow.start_activity(
                 command.activity_type,
                 args=command.args,
@@ -328,6 +290,7 @@ class LuaWorkflow:
                 ),
                 summary=command.site or None,
             )
+            self.outgoing_context = None
             self._activities[command.id] = future
         elif isinstance(command, StartChild):
             if command.wait:
@@ -509,7 +472,7 @@ def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> 
         activities=[host.run_activity],
         activity_executor=ThreadPoolExecutor(max_workers=min(workers, 64)),
         workflow_runner=UnsandboxedWorkflowRunner(),
-        interceptors=[SenderInterceptor()],
+        interceptors=[HeaderInterceptor(lambda: _TemporalEnv(_host()).pid())],
         **settings.kwargs,
     )
 
