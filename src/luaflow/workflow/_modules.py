@@ -189,7 +189,9 @@ class WorkflowModules:
     ) -> ScheduleActivity:
         state = self.state
         extra = state.from_lua(context, "context") if context is not None else None
-        if extra is not None and not isinstance(extra, dict | list):
+        if extra == []:  # an empty Lua table
+            extra = None
+        if extra is not None and not isinstance(extra, dict):
             raise LuaflowError("context must be a table of key = value", INVALID, False)
         return ScheduleActivity(
             site=_text(site),
