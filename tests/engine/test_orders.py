@@ -138,7 +138,7 @@ import asyncio, sys
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from luaflow.app import App
-from luaflow.engine.temporal import LuaWorkflow, register_host
+from luaflow.engine.temporal import LuaWorkflow, register_host, workflow_interceptors
 
 async def main():
     app = App.load(sys.argv[1], report=lambda _: None,
@@ -146,7 +146,8 @@ async def main():
     for worker in app.registry.by_kind("temporal.worker"):
         register_host(app.worker_host(worker))
     history = WorkflowHistory.from_json("wf", open(sys.argv[2]).read())
-    replayer = Replayer(workflows=[LuaWorkflow], workflow_runner=UnsandboxedWorkflowRunner())
+    replayer = Replayer(workflows=[LuaWorkflow], workflow_runner=UnsandboxedWorkflowRunner(),
+                        interceptors=workflow_interceptors())
     try:
         await replayer.replay_workflow(history)
     except Exception as exc:

@@ -19,6 +19,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from luaflow.app import App
 from luaflow.engine.temporal import DevServer
 from luaflow.engine.temporal._devserver import find_temporal_binary
+from luaflow.engine.temporal._replay import fetch_history, replay_histories
 from tests._process import Output, spawn
 
 pytestmark = pytest.mark.server
@@ -237,3 +238,27 @@ async def test_with_context_reaches_the_activity(signals_app: Path, dev_server: 
             "plain": {"missing": "NotFound"},
             "tagged": {"tenant": "t1", "all": {"tenant": "t1"}},
         }
+
+
+async def test_every_history_of_this_app_replays(signals_app: Path, dev_server: DevServer) -> None:
+    """Every finished run of the signals app on the session's server (the tests above, plus
+    a few here) replays on the current code in this process: nothing in them is
+    non-deterministic."""
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        for entry, args in [("app:parent", [{"x": 1}]), ("app:fanout", [5]), ("app:saga", [
+            {"items": [], "payment": {"card": "declined"}, "shipping": {}}
+        ])]:  # fmt: skip
+            await asyncio.wait_for((await app.start_workflow(entry, args)).result(), 60)
+        client = await app.any_client()
+        types = set(app.worker_host(app.registry.get("app:worker")).workflows)
+        ids = [
+            wf.id
+            async for wf in client.list_workflows('ExecutionStatus != "Running"')
+            if wf.workflow_type in types
+        ]
+        histories = [await fetch_history(client, workflow_id) for workflow_id in set(ids)]
+        results = await replay_histories(app, histories)
+    assert len(results) >= 3
+    failed = [r for r in results if not r.ok]
+    assert not failed, "\n".join(r.explanation for r in failed)

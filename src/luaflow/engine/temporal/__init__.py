@@ -25,6 +25,7 @@ from luaflow.engine.temporal._worker import (
     register_host,
     release_host,
     worker_settings,
+    workflow_interceptors,
 )
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "running_server",
     "to_application_error",
     "worker_settings",
+    "workflow_interceptors",
 ]

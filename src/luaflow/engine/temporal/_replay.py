@@ -38,7 +38,13 @@ from temporalio.worker import (
 )
 from temporalio.workflow import ActivityHandle
 
-from luaflow.engine.temporal._worker import LuaWorkflow, WorkerHost, register_host, release_host
+from luaflow.engine.temporal._worker import (
+    LuaWorkflow,
+    WorkerHost,
+    register_host,
+    release_host,
+    workflow_interceptors,
+)
 
 if TYPE_CHECKING:
     from luaflow.app import App
@@ -190,7 +196,7 @@ async def _replay_group(
         workflow_runner=UnsandboxedWorkflowRunner(),
         namespace=host.namespace,
         build_id=build_id,
-        interceptors=[recorder],
+        interceptors=[*workflow_interceptors(), recorder],
         runtime=_quiet_runtime(),
     )
 

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
 from luaflow.engine._programs import Programs, meta_worker, task_queue_of, workflow_type
 from luaflow.engine.temporal._errors import from_failure, to_application_error
@@ -461,6 +461,12 @@ def register_host(host: WorkerHost) -> None:
     _HOSTS[key] = host
 
 
+def workflow_interceptors() -> list[Interceptor]:
+    """What every worker and every Replayer of Lua workflows must run (headers carry state the
+    Lua code sees: the sender of a message, the context)."""
+    return [HeaderInterceptor(lambda: _TemporalEnv(_host()).pid())]
+
+
 def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> Worker:
     """A Worker serving `host`; registered so the dynamic workflow can find it."""
     register_host(host)
@@ -472,7 +478,7 @@ def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> 
         activities=[host.run_activity],
         activity_executor=ThreadPoolExecutor(max_workers=min(workers, 64)),
         workflow_runner=UnsandboxedWorkflowRunner(),
-        interceptors=[HeaderInterceptor(lambda: _TemporalEnv(_host()).pid())],
+        interceptors=workflow_interceptors(),
         **settings.kwargs,
     )
 
