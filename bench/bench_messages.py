@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -551,8 +551,8 @@ def main() -> int:
     t0 = time.perf_counter()
     try:
         figures = asyncio.run(bench(args))
-    except (WrongResult, TimeoutError) as err:
-        print(f"FAILED: {err or 'timed out'}", file=sys.stderr)
+    except (WrongResult, TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+        print(f"FAILED: {err or f'no answer within {STEP_TIMEOUT} s'}", file=sys.stderr)
         return 1
     console = Console(file=sys.stdout, width=200)
     console.print(update_table(figures, args))

@@ -14,6 +14,7 @@ from luaflow.engine.temporal import DevServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "orders"
+SIGNALS_APP = ROOT / "tests" / "apps" / "signals"
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +51,17 @@ def boot(dev_server: DevServer) -> Callable[[Path], App]:
         )
 
     return load
+
+
+@pytest.fixture
+def signals_app(tmp_path: Path) -> Path:
+    """A private copy of the messaging test app (tests/apps/signals)."""
+    app = tmp_path / "signals"
+    shutil.copytree(SIGNALS_APP, app)
+    return app
+
+
+def load_app(app_dir: Path, server: DevServer, queue: str) -> App:
+    """Load an app on the session's server with its own task queue (`TASK_QUEUE`)."""
+    environ = {"TEMPORAL_ADDRESS": server.address, "TASK_QUEUE": queue}
+    return App.load(app_dir, report=lambda _: None, environ=environ)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,27 +15,13 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
-from luaflow.app import App
 from luaflow.engine.temporal import DevServer
 from luaflow.engine.temporal._devserver import find_temporal_binary
 from luaflow.engine.temporal._replay import fetch_history, replay_histories
 from tests._process import Output, spawn
+from tests.conftest import load_app as _load
 
 pytestmark = pytest.mark.server
-
-APP = Path(__file__).resolve().parent.parent / "apps" / "signals"
-
-
-@pytest.fixture
-def signals_app(tmp_path: Path) -> Path:
-    app = tmp_path / "signals"
-    shutil.copytree(APP, app)
-    return app
-
-
-def _load(app_dir: Path, server: DevServer, queue: str) -> App:
-    environ = {"TEMPORAL_ADDRESS": server.address, "TASK_QUEUE": queue}
-    return App.load(app_dir, report=lambda _: None, environ=environ)
 
 
 def _temporal(server: DevServer, *args: str) -> None:

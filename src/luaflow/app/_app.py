@@ -34,6 +34,7 @@ from luaflow.engine.temporal import (
     worker_settings,
 )
 from luaflow.lua import LuaflowError, LuaLimits, LuaState
+from luaflow.process import HeaderClientInterceptor, HostRuntime
 from luaflow.registry import LUA_KINDS, Entry, Registry, RegistryError, load_registry
 
 Reporter = Callable[[str], None]
@@ -74,6 +75,7 @@ class App:
     _clients: dict[str, tuple[ClientSettings, Client]] = field(default_factory=dict)
     _workers: list[_RunningWorker] = field(default_factory=list)
     _embedded_address: str | None = None
+    _host: HostRuntime | None = None
 
     @classmethod
     def load(
@@ -94,6 +96,7 @@ class App:
 
     async def start(self, *, workers: bool = True) -> None:
         """Start auto-start entries in dependency order (clients before their workers)."""
+        self._host = HostRuntime(self.registry, asyncio.get_running_loop(), self.client)
         for entry in self.registry.start_order():
             if entry.kind == "temporal.client":
                 await self.client(str(entry.id))
@@ -145,7 +148,7 @@ class App:
                 )
             address = await self._embedded(settings) if settings.embedded else settings.address
             try:
-                client = await connect(settings, address)
+                client = await connect(settings, address, [HeaderClientInterceptor()])
             except RuntimeError as exc:
                 raise entry.error(f"cannot connect to Temporal at {address}: {exc}") from None
             if settings.embedded:
@@ -154,6 +157,24 @@ class App:
                 )
             self._clients[client_id] = (settings, client)
         return self._clients[client_id]
+
+    def programs(self) -> Programs:
+        """Lua programs of this app; host code gets the `process` global once the app runs."""
+        return Programs(self.registry, self.limits, self._install_process)
+
+    def _install_process(self, state: LuaState, context: dict[str, Any] | None) -> None:
+        if self._host is not None:
+            self._host.install(state, self._host.new_pid(), context)
+
+    async def call(self, entry_id: str, args: Sequence[Any] = ()) -> Any:
+        """Run a `function.lua` entry as host code (on a thread: it may block on Temporal)."""
+        entry = self.registry.get(entry_id)
+        if entry.kind != "function.lua":
+            raise RegistryError(f"{entry.id} is a {entry.kind}, not a function.lua entry")
+        self._host = self._host or HostRuntime(
+            self.registry, asyncio.get_running_loop(), self.client
+        )
+        return await asyncio.to_thread(self.programs().call, entry, list(args))
 
     def worker_host(self, entry: Entry) -> WorkerHost:
         """What a `temporal.worker` entry serves (also used to replay histories offline)."""
@@ -164,7 +185,7 @@ class App:
             namespace=settings.namespace,
             task_queue=task_queue_of(self.registry, entry),
             tq_prefix=settings.tq_prefix,
-            programs=Programs(self.registry, self.limits),
+            programs=self.programs(),
             search_types=declared_search_attributes(self.registry),
         )
         for wf in self.registry.by_kind("workflow.lua"):

@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 from luaflow.app import App
 from luaflow.engine.temporal import DevServerError, from_failure, running_server
 from luaflow.lua import LuaflowError
-from luaflow.registry import RegistryError
+from luaflow.registry import Entry, RegistryError
 from luaflow.workflow import workflow_id_of
 
 console = Console(stderr=True, highlight=False)
@@ -45,7 +45,10 @@ def _run(body: Callable[[App], Awaitable[int]], app_dir: str) -> None:
 
     try:
         code = asyncio.run(main())
-    except (RegistryError, LuaflowError, DevServerError) as exc:
+    except LuaflowError as exc:
+        _fail(f"{exc.kind or 'Unknown'}: {exc.text()}")
+        code = 1
+    except (RegistryError, DevServerError) as exc:
         _fail(str(exc))
         code = 1
     except WorkflowFailureError as exc:
@@ -166,6 +169,51 @@ def send(target: str, topic: str, payloads: tuple[str, ...], app_dir: str) -> No
         client = await app.any_client()
         await client.get_workflow_handle(workflow_id_of(target)).signal(topic, args=args)
         return 0
+
+    _run(body, app_dir)
+
+
+@main.command()
+@click.argument("entry")
+@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
+@click.option("--input", "inputs", multiple=True, help="JSON argument (repeat for several).")
+def call(entry: str, app_dir: str, inputs: tuple[str, ...]) -> None:
+    """Run function ENTRY as host code (it may start and message workflows); print its result
+    as JSON. Exits 1 with the error's kind and message when it fails."""
+    args = _parse_inputs(inputs)
+
+    async def body(app: App) -> int:
+        await app.start(workers=not _attached(app))
+        click.echo(json.dumps(await app.call(entry, args), ensure_ascii=False))
+        return 0
+
+    _run(body, app_dir)
+
+
+@main.command(name="test")
+@click.argument("filters", nargs=-1)
+@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
+def test_command(filters: tuple[str, ...], app_dir: str) -> None:
+    """Run the app's Lua tests (function.lua entries with meta.type: test) whose ids contain
+    one of FILTERS. A test passes when it returns without error and not false."""
+
+    def selected(entry: Entry) -> bool:
+        wanted = not filters or any(f in str(entry.id) for f in filters)
+        return entry.meta.get("type") == "test" and wanted
+
+    async def body(app: App) -> int:
+        tests = [e for e in app.registry.by_kind("function.lua") if selected(e)]
+        await app.start(workers=not _attached(app))
+        passed = failed = 0
+        for entry in tests:
+            try:
+                ok, reason = await app.call(str(entry.id)) is not False, "returned false"
+            except LuaflowError as err:
+                ok, reason = False, f"{err.kind or 'Unknown'}: {err.text()}"
+            click.echo(f"PASS {entry.id}" if ok else f"FAIL {entry.id}: {reason}")
+            passed, failed = passed + ok, failed + (not ok)
+        click.echo(f"{passed} passed, {failed} failed")
+        return 1 if failed else 0
 
     _run(body, app_dir)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lupa.lua55 as lupa_lua
@@ -100,12 +100,22 @@ def entry_function(state: LuaState, registry: Registry, entry: Entry) -> Any:
     )
 
 
+HostGlobals = Callable[[LuaState, "dict[str, Any] | None"], None]
+
+
 class Programs:
     """Creates the Lua states of an app's entries."""
 
-    def __init__(self, registry: Registry, limits: LuaLimits | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        limits: LuaLimits | None = None,
+        host_globals: HostGlobals | None = None,
+    ) -> None:
         self.registry = registry
         self.limits = limits or LuaLimits()
+        #: Installs the host `process` global (the process layer provides it).
+        self.host_globals = host_globals
 
     def _loaders(
         self, entry: Entry, available: Mapping[str, ModuleLoader], implemented: frozenset[str]
@@ -146,6 +156,8 @@ class Programs:
             "crypto": lambda s: crypto_module(s, OS_RANDOM),
             "ctx": lambda s: ctx_module(s, context),
         }
+        if self.host_globals is not None:
+            self.host_globals(state, context)
         state.install_require(self._loaders(entry, host, HOST_MODULES), str(entry.id))
         fn = entry_function(state, self.registry, entry)
         results = state.call(fn, *[state.to_lua(a) for a in args])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +14,7 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client, KeepAliveConfig, TLSConfig
+from temporalio.client import Client, Interceptor, KeepAliveConfig, TLSConfig
 
 from luaflow.lua import LuaflowError, parse_go_duration
 from luaflow.registry import Entry
@@ -142,10 +142,13 @@ def client_settings(entry: Entry) -> ClientSettings:
     )
 
 
-async def connect(settings: ClientSettings, address: str) -> Client:
+async def connect(
+    settings: ClientSettings, address: str, interceptors: Sequence[Interceptor] = ()
+) -> Client:
     """Connect to `address` (the entry's, or the embedded server's) with the entry's settings."""
     return await Client.connect(
         address,
+        interceptors=interceptors,
         namespace=settings.namespace,
         api_key=settings.api_key,
         tls=settings.tls if settings.tls is not None else False,

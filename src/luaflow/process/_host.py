@@ -1,0 +1,333 @@
+"""Host-side processes: Lua code outside workflows that starts and talks to workflows (B6).
+
+Host Lua runs on worker threads (activities, HTTP handlers, CLI calls); every Temporal call it
+makes is run on the app's event loop and waited for, so Lua code stays plain and blocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.converter import default as default_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from luaflow.engine import task_queue_of, workflow_type
+from luaflow.engine.temporal import ClientSettings, from_failure
+from luaflow.engine.temporal._headers import CONTEXT_HEADER, SENDER_HEADER
+from luaflow.engine.temporal._search import search_attribute_update
+from luaflow.lua import LuaflowError, LuaState, lua_result, lua_table, option_duration
+from luaflow.lua._errors import (
+    ALREADY_EXISTS,
+    INTERNAL,
+    INVALID,
+    NOT_FOUND,
+    UNAVAILABLE,
+)
+from luaflow.lua._modules import lua_source
+from luaflow.lua._values import decode_str
+from luaflow.registry import Registry
+from luaflow.workflow import workflow_id_of
+
+_PROCESS_LUA = lua_source("process.lua", "luaflow.process")
+_T = TypeVar("_T")
+
+#: Headers for the Temporal calls the current host call makes (read by the client interceptor).
+_outgoing_context: ContextVar[dict[str, Any] | None] = ContextVar("luaflow_ctx", default=None)
+_outgoing_sender: ContextVar[str] = ContextVar("luaflow_sender", default="")
+
+_CONFLICT = {
+    "use_existing": WorkflowIDConflictPolicy.USE_EXISTING,
+    "fail": WorkflowIDConflictPolicy.FAIL,
+    "terminate_existing": WorkflowIDConflictPolicy.TERMINATE_EXISTING,
+}
+_REUSE = {
+    "allow_duplicate": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    "allow_duplicate_failed_only": WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    "reject_duplicate": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    "terminate_if_running": WorkflowIDReusePolicy.TERMINATE_IF_RUNNING,
+}
+
+
+class HeaderClientInterceptor(Interceptor):
+    """Puts the host call's context and PID on the workflows it starts and signals it sends."""
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _ClientOutbound(next)
+
+
+class _ClientOutbound(OutboundInterceptor):
+    @staticmethod
+    def _headers(headers: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(headers)
+        converter = default_converter().payload_converter
+        context, sender = _outgoing_context.get(), _outgoing_sender.get()
+        if context:
+            out[CONTEXT_HEADER] = converter.to_payload(context)
+        if sender:
+            out[SENDER_HEADER] = converter.to_payload(sender)
+        return out
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        input.headers = self._headers(input.headers)
+        return await super().start_workflow(input)
+
+    async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+        input.headers = self._headers(input.headers)
+        await super().signal_workflow(input)
+
+
+def _text(value: Any) -> str:
+    return str(decode_str(value)) if isinstance(value, bytes) else str(value)
+
+
+def _option(options: Mapping[str, Any], name: str) -> Any:
+    for key in (f"temporal.workflow.{name}", f"workflow.{name}"):
+        if key in options:
+            return options[key]
+    return None
+
+
+def _enum(options: Mapping[str, Any], name: str, table: Mapping[str, _T]) -> _T | None:
+    value = _option(options, name)
+    if value is None:
+        return None
+    if value not in table:
+        raise LuaflowError(
+            f"option temporal.workflow.{name}: {value!r} is not one of {', '.join(table)}",
+            INVALID,
+            False,
+        )
+    return table[value]
+
+
+def _duration(options: Mapping[str, Any], name: str) -> timedelta | None:
+    value = _option(options, name)
+    return option_duration(value, f"temporal.workflow.{name}") if value is not None else None
+
+
+def _retry(options: Mapping[str, Any]) -> RetryPolicy | None:
+    value = _option(options, "retry_policy")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise LuaflowError("option temporal.workflow.retry_policy: expected a table", INVALID)
+    policy = RetryPolicy()
+    if "initial_interval" in value:
+        policy.initial_interval = option_duration(value["initial_interval"], "initial_interval")
+    if "maximum_interval" in value:
+        policy.maximum_interval = option_duration(value["maximum_interval"], "maximum_interval")
+    if "backoff_coefficient" in value:
+        policy.backoff_coefficient = float(value["backoff_coefficient"])
+    if "maximum_attempts" in value:
+        policy.maximum_attempts = int(value["maximum_attempts"])
+    return policy
+
+
+class HostRuntime:
+    """Host Lua's way to Temporal: the app's registry and clients, on the app's event loop."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        loop: asyncio.AbstractEventLoop,
+        client: Callable[[str], Awaitable[tuple[ClientSettings, Client]]],
+    ) -> None:
+        self.registry = registry
+        self.loop = loop
+        self._client = client
+        self._counter = itertools.count(1)
+        self._node = f"{socket.gethostname()}.{os.getpid()}"
+
+    def new_pid(self) -> str:
+        return f"{{luaflow@{self._node}|{next(self._counter)}}}"
+
+    def _wait(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run a Temporal call on the app loop and wait (host Lua runs on other threads)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def install(self, state: LuaState, pid: str, context: Mapping[str, Any] | None) -> None:
+        """The `process` global of a host Lua state."""
+        base_context = dict(context or {})
+
+        def start(wait: bool, target: Any, host: Any, options: Any, ctx: Any, name: Any,
+                  messages: Any, *args: Any) -> tuple[Any, Any]:  # fmt: skip
+            def run() -> Any:
+                values = [state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
+                opts = state.from_lua(options, "options") or {}
+                extra = state.from_lua(ctx, "context") or {}
+                queued = state.from_lua(messages, "messages") or []
+                return self._wait(
+                    self._start(
+                        bool(wait), _text(target or b""), _text(host or b""),
+                        opts if isinstance(opts, dict) else {},
+                        {**base_context, **(extra if isinstance(extra, dict) else {})},
+                        _text(name) if name is not None else None, queued, values, pid,
+                    )
+                )  # fmt: skip
+
+            return lua_result(state, run)
+
+        def send(dest: Any, topic: Any, *args: Any) -> tuple[Any, Any]:
+            values = [state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
+            return lua_result(
+                state, lambda: self._wait(self._send(_text(dest), _text(topic), values, pid))
+            )
+
+        def terminate(dest: Any) -> tuple[Any, Any]:
+            return lua_result(state, lambda: self._wait(self._stop(_text(dest), None)))
+
+        def cancel(dest: Any, reason: Any = None) -> tuple[Any, Any]:
+            why = _text(reason) if reason is not None else "canceled"
+            return lua_result(state, lambda: self._wait(self._stop(_text(dest), why)))
+
+        bridge = lua_table(
+            state,
+            {
+                "pid": lambda: pid.encode(),
+                "start": start,
+                "send": send,
+                "terminate": terminate,
+                "cancel": cancel,
+            },
+        )
+        state.call(state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge)
+
+    # -- Temporal side (on the loop) -------------------------------------------------------------
+
+    async def _worker_client(self, host: str) -> tuple[str, str, Client]:
+        worker = self.registry.find(host)
+        if worker is None or worker.kind != "temporal.worker":
+            raise LuaflowError(f"{host!r} is not a temporal.worker entry", NOT_FOUND, False)
+        client_id = str(worker.data["client"])
+        _, client = await self._client(client_id)
+        prefix = f"{{{client_id}@{worker.id}|"
+        return prefix, task_queue_of(self.registry, worker), client
+
+    async def _start(
+        self,
+        wait: bool,
+        target: str,
+        host: str,
+        options: dict[str, Any],
+        context: dict[str, Any],
+        name: str | None,
+        messages: list[Any],
+        args: list[Any],
+        sender: str,
+    ) -> Any:
+        entry = self.registry.find(target)
+        if entry is None or entry.kind != "workflow.lua":
+            raise LuaflowError(f"{target!r} is not a workflow.lua entry", NOT_FOUND, False)
+        prefix, queue, client = await self._worker_client(host)
+        explicit = _option(options, "id") or name
+        workflow_id = str(explicit or uuid.uuid4())
+        conflict = _enum(options, "id_conflict_policy", _CONFLICT) or (
+            WorkflowIDConflictPolicy.USE_EXISTING if explicit else WorkflowIDConflictPolicy.FAIL
+        )
+        if _option(options, "execution_error_when_already_started") is True:
+            conflict = WorkflowIDConflictPolicy.FAIL
+        search = _option(options, "search_attributes") or {}
+        kwargs: dict[str, Any] = {
+            "id": workflow_id,
+            "task_queue": _option(options, "task_queue") or queue,
+            "id_conflict_policy": conflict,
+            "execution_timeout": _duration(options, "execution_timeout"),
+            "run_timeout": _duration(options, "run_timeout"),
+            "task_timeout": _duration(options, "task_timeout"),
+            "retry_policy": _retry(options),
+            "cron_schedule": _option(options, "cron_schedule") or "",
+            "memo": _option(options, "memo"),
+            "start_delay": _duration(options, "start_delay"),
+            "request_eager_start": bool(_option(options, "enable_eager_start")),
+        }
+        reuse = _enum(options, "id_reuse_policy", _REUSE)
+        if reuse is not None:
+            kwargs["id_reuse_policy"] = reuse
+        if search:
+            kwargs["search_attributes"] = [
+                search_attribute_update(k, v, None) for k, v in dict(search).items()
+            ]
+        first, rest = (messages[0], messages[1:]) if messages else (None, [])
+        if first is not None:
+            kwargs["start_signal"] = first["topic"]
+            kwargs["start_signal_args"] = list(first["args"] or [])
+        context_token = _outgoing_context.set(context or None)
+        sender_token = _outgoing_sender.set(sender)
+        try:
+            handle = await client.start_workflow(workflow_type(entry), args=args, **kwargs)
+            for message in rest:
+                await handle.signal(message["topic"], args=list(message["args"] or []))
+        except WorkflowAlreadyStartedError as exc:
+            raise LuaflowError(
+                f"workflow {exc.workflow_id} is already running", ALREADY_EXISTS, False
+            ) from None
+        except RPCError as exc:
+            raise _rpc_error(exc) from None
+        finally:
+            _outgoing_context.reset(context_token)
+            _outgoing_sender.reset(sender_token)
+        pid = f"{prefix}{handle.id}}}"
+        if not wait:
+            return pid
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            raise from_failure(exc.cause) from None
+
+    async def _any_client(self, dest: str) -> Client:
+        client_id = dest[1:].split("@", 1)[0] if dest.startswith("{") and "@" in dest else None
+        if client_id is None or self.registry.find(client_id) is None:
+            clients = self.registry.by_kind("temporal.client")
+            if not clients:
+                raise LuaflowError("the app has no temporal.client", NOT_FOUND, False)
+            client_id = str(clients[0].id)
+        return (await self._client(client_id))[1]
+
+    async def _send(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
+        client = await self._any_client(dest)
+        token = _outgoing_sender.set(sender)
+        try:
+            await client.get_workflow_handle(workflow_id_of(dest)).signal(topic, args=args)
+        except RPCError as exc:
+            raise _rpc_error(exc, dest) from None
+        finally:
+            _outgoing_sender.reset(token)
+        return True
+
+    async def _stop(self, dest: str, reason: str | None) -> bool:
+        handle = (await self._any_client(dest)).get_workflow_handle(workflow_id_of(dest))
+        try:
+            if reason is None:
+                await handle.terminate("terminated by process.terminate")
+            else:
+                await handle.cancel()
+        except RPCError as exc:
+            raise _rpc_error(exc, dest) from None
+        return True
+
+
+def _rpc_error(exc: RPCError, dest: str = "") -> LuaflowError:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return LuaflowError(f"workflow {dest} not found: {exc.message}", NOT_FOUND, False)
+    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return LuaflowError(f"Temporal unavailable: {exc.message}", UNAVAILABLE, True)
+    return LuaflowError(f"Temporal: {exc.message}", INTERNAL, False)

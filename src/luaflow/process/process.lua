@@ -1,0 +1,86 @@
+-- The `process` global for host code (functions, activities, HTTP handlers, CLI calls):
+-- starting and talking to workflows through Temporal (SPEC 2.4, B6). The host argument of the
+-- spawn family is a temporal.worker entry id.
+local bridge = ...
+
+process = process or {}
+process.event = { CANCEL = "pid.cancel", EXIT = "pid.exit", LINK_DOWN = "pid.link.down",
+                  OUTDATED = "pid.outdated" }
+
+function process.pid() return bridge.pid() end
+function process.id() return bridge.pid() end
+
+local Spawner = { __name = "spawner" }
+Spawner.__index = Spawner
+
+local function copy(t)
+    local out = {}
+    for k, v in pairs(t or {}) do out[k] = v end
+    return out
+end
+
+local function spawner(options, context, name, messages)
+    return setmetatable({ _options = options, _context = context, _name = name,
+                          _messages = messages }, Spawner)
+end
+
+function Spawner:with_options(options)
+    if type(options) ~= "table" then error("with_options expects a table", 2) end
+    local merged = copy(self._options)
+    for k, v in pairs(options) do merged[k] = v end
+    return spawner(merged, self._context, self._name, self._messages)
+end
+
+function Spawner:with_context(values)
+    if type(values) ~= "table" then error("with_context expects a table", 2) end
+    local merged = copy(self._context)
+    for k, v in pairs(values) do merged[k] = v end
+    return spawner(self._options, merged, self._name, self._messages)
+end
+
+function Spawner:with_name(name)
+    if type(name) ~= "string" or name == "" then error("with_name expects a string", 2) end
+    return spawner(self._options, self._context, name, self._messages)
+end
+
+function Spawner:with_message(topic, ...)
+    if type(topic) ~= "string" or topic == "" or topic:sub(1, 1) == "@" then
+        error("with_message: topic must be a non-empty string not starting with @", 2)
+    end
+    local messages = copy(self._messages)
+    messages[#messages + 1] = { topic = topic, args = { ... } }
+    return spawner(self._options, self._context, self._name, messages)
+end
+
+local function start(self, wait, id, host, ...)
+    return bridge.start(wait, id, host, self._options, self._context, self._name,
+                        self._messages, ...)
+end
+
+function Spawner:spawn(id, host, ...) return start(self, false, id, host, ...) end
+Spawner.spawn_monitored = Spawner.spawn
+Spawner.spawn_linked = Spawner.spawn
+Spawner.spawn_linked_monitored = Spawner.spawn
+function Spawner:exec(id, host, ...) return start(self, true, id, host, ...) end
+
+local base = spawner({}, {}, nil, {})
+function process.with_options(options) return base:with_options(options) end
+function process.with_context(values) return base:with_context(values) end
+function process.spawn(id, host, ...) return base:spawn(id, host, ...) end
+process.spawn_monitored = process.spawn
+process.spawn_linked = process.spawn
+process.spawn_linked_monitored = process.spawn
+function process.exec(id, host, ...) return base:exec(id, host, ...) end
+
+function process.send(dest, topic, ...)
+    if type(topic) ~= "string" or topic == "" or topic:sub(1, 1) == "@" then
+        return nil, errors.new({ kind = errors.INVALID,
+            message = "process.send: topic must be a non-empty string not starting with @" })
+    end
+    return bridge.send(dest, topic, ...)
+end
+
+function process.terminate(dest) return bridge.terminate(dest) end
+function process.cancel(dest, reason) return bridge.cancel(dest, reason) end
+
+return process
