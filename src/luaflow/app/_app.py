@@ -33,6 +33,7 @@ from luaflow.engine.temporal import (
     running_server,
     worker_settings,
 )
+from luaflow.http import DEFAULT_MAX_BODY, HttpService
 from luaflow.lua import LuaflowError, LuaLimits, LuaState
 from luaflow.process import HeaderClientInterceptor, HostRuntime
 from luaflow.registry import LUA_KINDS, Entry, Registry, RegistryError, load_registry
@@ -76,6 +77,9 @@ class App:
     _workers: list[_RunningWorker] = field(default_factory=list)
     _embedded_address: str | None = None
     _host: HostRuntime | None = None
+    _http: list[HttpService] = field(default_factory=list)
+    #: Where each http.service listens, once started: entry id -> (host, port).
+    http_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -94,17 +98,39 @@ class App:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self, *, workers: bool = True) -> None:
-        """Start auto-start entries in dependency order (clients before their workers)."""
+    async def start(self, *, workers: bool = True, http: bool = False) -> None:
+        """Start auto-start entries in dependency order (clients before their workers); HTTP
+        services only with `http` (`luaflow run`)."""
         self._host = HostRuntime(self.registry, asyncio.get_running_loop(), self.client)
         for entry in self.registry.start_order():
             if entry.kind == "temporal.client":
                 await self.client(str(entry.id))
             elif entry.kind == "temporal.worker" and workers:
                 await self._start_worker(entry)
+            elif entry.kind == "http.service" and http:
+                await self._start_http(entry)
+
+    async def _start_http(self, entry: Entry) -> None:
+        max_body = entry.data.get("max_body", DEFAULT_MAX_BODY)
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
+            raise entry.error("expected a positive number of bytes", "max_body")
+        service = HttpService(entry, self.registry, self._handle_http, max_body)
+        host, port = await service.start()
+        self._http.append(service)
+        self.http_addresses[str(entry.id)] = (host, port)
+        self.report(f"http service {entry.id} listening on http://{host}:{port}")
+        for route in service.routes:
+            self.report(f"  {route}")
+
+    def _handle_http(self, entry: Entry, modules: Mapping[str, Any]) -> Any:
+        return self.programs().call(entry, [], None, modules)
 
     async def stop(self) -> None:
-        """Stop workers (reverse order), then the embedded server. Safe to call twice."""
+        """Stop HTTP services, then workers (reverse order), then the embedded server. Safe to
+        call twice."""
+        for service in reversed(self._http):
+            await service.stop()
+        self._http.clear()
         for running in reversed(self._workers):
             await running.worker.shutdown()
             await asyncio.gather(running.task, return_exceptions=True)

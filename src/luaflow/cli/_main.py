@@ -86,7 +86,7 @@ def run(app_dir: str) -> None:
     """Run an app (clients, workers, embedded server) until Ctrl-C."""
 
     async def body(app: App) -> int:
-        await app.start()
+        await app.start(http=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -34,7 +34,7 @@ from luaflow.workflow import Scheduler, WorkflowEnv, new_workflow_state
 #: Modules implemented for workflow code (all replay-safe).
 WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json", "uuid", "crypto", "ctx"})
 #: Modules implemented for host code (functions used as activities).
-HOST_MODULES = frozenset({"json", "time", "uuid", "crypto", "ctx"})
+HOST_MODULES = frozenset({"json", "time", "uuid", "crypto", "ctx", "http"})
 
 
 def meta_worker(entry: Entry, role: str) -> str | None:
@@ -145,7 +145,13 @@ class Programs:
         state.install_require(self._loaders(entry, modules, WORKFLOW_MODULES), str(entry.id))
         return scheduler, entry_function(state, self.registry, entry)
 
-    def call(self, entry: Entry, args: list[Any], context: dict[str, Any] | None = None) -> Any:
+    def call(
+        self,
+        entry: Entry,
+        args: list[Any],
+        context: dict[str, Any] | None = None,
+        modules: Mapping[str, ModuleLoader] | None = None,
+    ) -> Any:
         """Call a function entry as host code; its `nil, err` or raised error becomes a
         LuaflowError (B7)."""
         state = LuaState(limits=self.limits)
@@ -155,6 +161,7 @@ class Programs:
             "uuid": lambda s: uuid_module(s, OS_RANDOM, time.time_ns),
             "crypto": lambda s: crypto_module(s, OS_RANDOM),
             "ctx": lambda s: ctx_module(s, context),
+            **(modules or {}),
         }
         if self.host_globals is not None:
             self.host_globals(state, context)

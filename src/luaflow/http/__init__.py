@@ -1,0 +1,5 @@
+"""HTTP: `http.service` / `http.router` / `http.endpoint` entries and the `http` Lua module."""
+
+from luaflow.http._server import DEFAULT_MAX_BODY, HttpService, http_module, parse_addr
+
+__all__ = ["DEFAULT_MAX_BODY", "HttpService", "http_module", "parse_addr"]
