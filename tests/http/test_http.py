@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +18,7 @@ import pytest
 
 from luaflow.app import App
 from luaflow.engine.temporal import DevServer
+from tests._process import Output, spawn
 
 pytestmark = pytest.mark.server
 
@@ -108,3 +115,57 @@ async def test_concurrent_orders_and_duplicates(order_api: tuple[App, str]) -> N
     client = await app.any_client()
     ids = [w.id async for w in client.list_workflows(f'WorkflowId STARTS_WITH "order-{run}-"')]
     assert len(ids) == len(set(ids)) == 201
+
+
+async def _wait_listening(port: int, timeout: float) -> None:
+    for _ in range(int(timeout * 10)):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def _readme_curls() -> list[tuple[str, str]]:
+    """(command, expected output) pairs of the README's HTTP section."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### HTTP: starting and approving orders", 1)[1].split("```sh", 1)[1]
+    lines = section.split("```", 1)[0].strip().splitlines()
+    pairs: list[tuple[str, str]] = []
+    command = ""
+    for line in lines:
+        if line.startswith("#"):
+            pairs.append((command, line[1:].strip().split("   ")[0].strip()))
+            command = ""
+        else:
+            command += line.rstrip("\\").strip() + " "
+    return pairs
+
+
+async def test_readme_curl_commands(order_app: Path, dev_server: DevServer) -> None:
+    """The README's curl session, run as written against `luaflow run` of the example."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "HTTP_ADDR": f"127.0.0.1:{port}"}
+    server = spawn([sys.executable, "-m", "luaflow", "run", str(order_app)], env)
+    Output(server)
+    try:
+        await _wait_listening(port, 60)
+        for command, expected in _readme_curls():
+            command = command.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+            command = command.replace(".venv/bin/luaflow", f"{sys.executable} -m luaflow")
+            command = command.replace("examples/orders", str(order_app))
+            if "luaflow result" in command:
+                await asyncio.sleep(3)  # the order's 2 s sleep
+            done = await asyncio.to_thread(
+                subprocess.run, command, shell=True, capture_output=True, text=True, timeout=60,
+                env=env,
+            )  # fmt: skip
+            assert json.loads(done.stdout) == json.loads(expected), (command, done.stderr)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)

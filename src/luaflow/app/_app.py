@@ -102,13 +102,16 @@ class App:
         """Start auto-start entries in dependency order (clients before their workers); HTTP
         services only with `http` (`luaflow run`)."""
         self._host = HostRuntime(self.registry, asyncio.get_running_loop(), self.client)
+        services = []
         for entry in self.registry.start_order():
             if entry.kind == "temporal.client":
                 await self.client(str(entry.id))
             elif entry.kind == "temporal.worker" and workers:
                 await self._start_worker(entry)
             elif entry.kind == "http.service" and http:
-                await self._start_http(entry)
+                services.append(entry)
+        for entry in services:  # last: requests may start workflows right away
+            await self._start_http(entry)
 
     async def _start_http(self, entry: Entry) -> None:
         max_body = entry.data.get("max_body", DEFAULT_MAX_BODY)
