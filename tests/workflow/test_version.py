@@ -59,3 +59,13 @@ def test_lua_surface_caches_per_change() -> None:
         end"""
     )
     assert value(scheduler) == [2, 2, False, "Invalid"]
+
+
+def test_workflow_call_is_workflow_exec() -> None:
+    """The seed-era name is the same function (regression: it once held a lupa read artefact
+    that corrupted memory when collected)."""
+    scheduler, _ = start(
+        'local workflow = require("workflow") '
+        "return function() return {workflow.call == workflow.exec, type(workflow.call)} end"
+    )
+    assert value(scheduler) == [True, "function"]

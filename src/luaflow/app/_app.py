@@ -48,10 +48,13 @@ def validate(registry: Registry) -> None:
     """Everything that can be checked before connecting: modules, Lua syntax, options."""
     for entry in registry.by_kind(*LUA_KINDS):
         check_entry_modules(entry)
+        state = LuaState()
         try:
-            LuaState().load(entry.source or "", chunk_name(registry, entry))
+            state.load(entry.source or "", chunk_name(registry, entry))
         except LuaflowError as err:
             raise entry.error(f"Lua syntax error: {err.message}", "source") from None
+        finally:
+            state.close()
     for entry in registry.by_kind("temporal.client"):
         client_settings(entry)
     for entry in registry.by_kind("temporal.worker"):

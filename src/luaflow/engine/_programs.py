@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import lupa.lua55 as lupa_lua
+import lupa.lua54 as lupa_lua
 
 from luaflow.lua import (
+    HOST_LIMITS,
     IO_MODULES,
     WALL_CLOCK,
     LuaflowError,
@@ -142,8 +143,12 @@ class Programs:
     def workflow(self, entry: Entry, env: WorkflowEnv) -> tuple[Scheduler, Any]:
         """A fresh state and scheduler for one workflow run, and its entry function."""
         state, scheduler, modules = new_workflow_state(env, self.limits)
-        state.install_require(self._loaders(entry, modules, WORKFLOW_MODULES), str(entry.id))
-        return scheduler, entry_function(state, self.registry, entry)
+        try:
+            state.install_require(self._loaders(entry, modules, WORKFLOW_MODULES), str(entry.id))
+            return scheduler, entry_function(state, self.registry, entry)
+        except BaseException:
+            scheduler.close()
+            raise
 
     def call(
         self,
@@ -154,7 +159,7 @@ class Programs:
     ) -> Any:
         """Call a function entry as host code; its `nil, err` or raised error becomes a
         LuaflowError (B7)."""
-        state = LuaState(limits=self.limits)
+        state = LuaState(limits=HOST_LIMITS)
         host: dict[str, ModuleLoader] = {
             "json": json_module,
             "time": lambda s: time_module(s, WALL_CLOCK),
@@ -163,16 +168,19 @@ class Programs:
             "ctx": lambda s: ctx_module(s, context),
             **(modules or {}),
         }
-        if self.host_globals is not None:
-            self.host_globals(state, context)
-        state.install_require(self._loaders(entry, host, HOST_MODULES), str(entry.id))
-        fn = entry_function(state, self.registry, entry)
-        results = state.call(fn, *[state.to_lua(a) for a in args])
-        value = results[0] if results else None
-        err = results[1] if len(results) > 1 else None
-        if value is None and err is not None:
-            raise state.error_from_lua(err)
-        return state.from_lua(value, "result")
+        try:
+            if self.host_globals is not None:
+                self.host_globals(state, context)
+            state.install_require(self._loaders(entry, host, HOST_MODULES), str(entry.id))
+            fn = entry_function(state, self.registry, entry)
+            results = state.call(fn, *[state.to_lua(a) for a in args])
+            value = results[0] if results else None
+            err = results[1] if len(results) > 1 else None
+            if value is None and err is not None:
+                raise state.error_from_lua(err)
+            return state.from_lua(value, "result")
+        finally:
+            state.close()
 
 
 def _missing(name: str, entry: Entry, implemented: frozenset[str]) -> ModuleLoader:

@@ -11,10 +11,11 @@ from luaflow.lua._modules import (
     lua_table,
     time_module,
 )
-from luaflow.lua._runtime import IO_MODULES, LuaLimits, LuaRuntimeError, LuaState
+from luaflow.lua._runtime import HOST_LIMITS, IO_MODULES, LuaLimits, LuaRuntimeError, LuaState
 from luaflow.lua._values import ValueConversionError, decode_str
 
 __all__ = [
+    "HOST_LIMITS",
     "IO_MODULES",
     "WALL_CLOCK",
     "Clock",

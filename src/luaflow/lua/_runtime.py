@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -9,13 +10,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import lupa.lua55 as lupa_lua
+import lupa.lua54 as lupa_lua
 
 from luaflow.lua._errors import INTERNAL, HostFailure, LuaflowError
 from luaflow.lua._values import decode_str, from_lua, to_lua
-
-#: Fixed string hash seed: `pairs()` then visits a table in the same order in every process (R23).
-STRING_HASH_SEED = 0x6C7561
 
 #: Modules that do I/O and must never be loaded by workflow code (B1).
 IO_MODULES = frozenset(
@@ -37,7 +35,13 @@ class LuaLimits:
     """
 
     instructions: int = 100_000_000
+    seconds: float = 1.0
     memory: int = 64 * 1024 * 1024
+
+
+#: Host code (functions, handlers) may wait on Temporal inside a call and run long: no wall-clock
+#: deadline, a large budget that still stops a runaway loop.
+HOST_LIMITS = LuaLimits(instructions=10_000_000_000, seconds=math.inf)
 
 
 class LuaRuntimeError(LuaflowError):
@@ -55,7 +59,7 @@ _PRELUDE = _prelude_source()
 
 
 class LuaState:
-    """A fresh Lua 5.5 state with the sandbox prelude, a memory cap and an instruction budget.
+    """A fresh Lua 5.4 state with the sandbox prelude, a memory cap and an instruction budget.
 
     States are never shared between workflow runs: one run cannot see another's globals.
     """
@@ -74,12 +78,12 @@ class LuaState:
             register_builtins=False,
             unpack_returned_tuples=True,
             max_memory=self.limits.memory,
-            string_hash_seed=STRING_HASH_SEED,
             attribute_filter=_deny_attributes,
         )
         self._clock = clock
         bridge = self.runtime.table()
         bridge[b"now_seconds"] = lambda: int(self._clock())
+        bridge[b"monotonic"] = time.monotonic
         bridge[b"print"] = lambda text: (printer or _print)(str(decode_str(text)))
         bridge[b"lua_error"] = self._python_error
         self.rt = self.runtime.execute(_PRELUDE, bridge)
@@ -98,7 +102,28 @@ class LuaState:
         self._error_fields = self.rt[b"error_fields"]
         self._make_error = self.rt[b"make_error"]
         self._is_budget = self.rt[b"is_budget"]
+        self._teardown = self.rt[b"teardown"]
         self.globals = self.runtime.globals()
+
+    def close(self) -> None:
+        """Free this state now, by reference counting.
+
+        A state's Python callables and its Lua objects reference each other, so without this
+        the state is only freed by Python's cycle collector, which tears lupa runtimes down in
+        an unsafe order (seen as heap corruption in busy workers). Idempotent; the state is
+        unusable afterwards.
+        """
+        runtime = self.__dict__.get("runtime")
+        if runtime is None:
+            return
+        teardown = self._teardown
+        for name, value in list(vars(self).items()):
+            if lupa_lua.lua_type(value) is not None:
+                setattr(self, name, None)
+        teardown()
+        del teardown
+        runtime.gccollect()
+        del self.runtime
 
     # -- modules ---------------------------------------------------------------------------------
 
@@ -149,7 +174,7 @@ class LuaState:
         Returns ("await", request) when it waits on the runtime, ("dead", [results]) when it
         returned, ("error", error value) when it raised.
         """
-        self._set_budget(self.limits.instructions)
+        self._set_budget(self.limits.instructions, self.limits.seconds)
         try:
             first, *rest = _as_tuple(task(*args))
         except lupa_lua.LuaMemoryError as exc:
@@ -198,8 +223,8 @@ class LuaState:
         """Any raised or returned Lua error value as a LuaflowError (B7)."""
         if self._is_budget(value):
             return LuaflowError(
-                f"instruction budget exceeded ({self.limits.instructions} instructions in one "
-                "step): runaway loop?",
+                f"instruction budget exceeded ({self.limits.instructions} instructions or "
+                f"{self.limits.seconds:g} s in one step): runaway loop?",
                 INTERNAL,
                 False,
             )

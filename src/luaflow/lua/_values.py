@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import lupa.lua55 as lupa_lua
+import lupa.lua54 as lupa_lua
 
 from luaflow.lua._errors import INTERNAL, LuaflowError
 

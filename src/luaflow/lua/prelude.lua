@@ -21,13 +21,18 @@ local rt = {}   -- runtime-private table handed back to Python
 -- Instruction budget. The count hook is per coroutine, so every coroutine the runtime or the user
 -- creates gets it. Once exhausted, the hook keeps firing on every instruction, and pcall/xpcall
 -- re-raise, so user code cannot swallow the failure.
+-- A wall-clock deadline backs the count: under CPU contention an activation must still end
+-- well before the Temporal SDK's 2-second deadlock detector gives up on the thread.
 local HOOK_EVERY = 10000
 local BUDGET = setmetatable({}, { __tostring = function() return "instruction budget exceeded" end })
 local budget_left = math.maxinteger
+local deadline = math.huge
+local monotonic = bridge.monotonic
 
 local function hook()
     budget_left = budget_left - HOOK_EVERY
-    if budget_left < 0 then
+    if budget_left < 0 or monotonic() > deadline then
+        budget_left = -1
         sethook(hook, "", 1)
         raw_error(BUDGET, 0)
     end
@@ -39,8 +44,9 @@ local function new_coroutine(fn)
     return co
 end
 
-function rt.set_budget(n)
+function rt.set_budget(n, seconds)
     budget_left = n
+    deadline = monotonic() + seconds
 end
 
 function rt.is_budget(e)
@@ -276,6 +282,43 @@ function rt.install_require(loaders, describe)
     end
 end
 
+-- pairs() in a fixed order (R23): Lua 5.4 seeds string hashes per process, so raw `next` order
+-- can differ between the worker that ran a workflow and the one replaying it. Keys are visited
+-- sorted: numbers, then strings, then booleans, then other keys (by tostring).
+local raw_next, rawget, table_sort = next, rawget, table.sort
+local RANK = { number = 1, string = 2, boolean = 3 }
+
+local function key_less(a, b)
+    local ra, rb = RANK[type(a)] or 4, RANK[type(b)] or 4
+    if ra ~= rb then return ra < rb end
+    if ra <= 2 then return a < b end
+    if ra == 3 then return (not a) and b end
+    return tostring(a) < tostring(b)
+end
+
+pairs = function(t)
+    local mt = getmetatable(t)
+    if mt ~= nil and type(mt) == "table" and rawget(mt, "__pairs") ~= nil then
+        return mt.__pairs(t)
+    end
+    local keys, n = {}, 0
+    for k in raw_next, t do
+        n = n + 1
+        keys[n] = k
+    end
+    table_sort(keys, key_less)
+    local i = 0
+    return function()
+        while true do
+            i = i + 1
+            local k = keys[i]
+            if k == nil then return nil end
+            local v = rawget(t, k)
+            if v ~= nil then return k, v end
+        end
+    end, t, nil
+end
+
 -- print goes through the runtime: workflows stay quiet while replaying.
 print = function(...)
     local n = select("#", ...)
@@ -300,6 +343,14 @@ function rt.is_opaque(t)
 end
 
 rt.pack = pack
+
+-- Drop every global and runtime table so that, once Python lets go of its Lua objects, a full
+-- collection frees all Lua-held Python objects (see LuaState.close).
+function rt.teardown()
+    local globals = _G
+    for k in raw_next, globals do globals[k] = nil end
+    for k in raw_next, rt do rt[k] = nil end
+end
 
 -- Remove everything user code must not reach.
 load, loadstring, loadfile, dofile, collectgarbage, rawlen = nil, nil, nil, nil, nil, nil

@@ -66,13 +66,24 @@ class Channels:
 
     def __init__(self) -> None:
         self._last_id = 0
+        #: Lua code holds channels by id: Python objects handed to Lua are not safe to re-push
+        #: (lupa may release a re-pushed object while an old wrapper awaits finalization).
+        self.by_id: dict[int, Channel] = {}
 
     def new(self, capacity: int, *, internal: bool = False) -> Channel:
         """A channel; only the runtime's own channels (`internal`) may be unbounded."""
         if capacity < (UNBOUNDED if internal else 0):
             raise LuaflowError("channel size must not be negative", "Invalid", False)
         self._last_id += 1
-        return Channel(self._last_id, capacity)
+        channel = Channel(self._last_id, capacity)
+        self.by_id[channel.id] = channel
+        return channel
+
+    def get(self, channel_id: Any) -> Channel:
+        channel = self.by_id.get(channel_id) if isinstance(channel_id, int) else None
+        if channel is None:
+            raise LuaflowError("not a channel", "Invalid", False)
+        return channel
 
     def try_select(self, cases: list[tuple[str, Channel, Any]]) -> tuple[int, Any, bool] | None:
         """Complete the first ready case, in order; None when none is ready."""

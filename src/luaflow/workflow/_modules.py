@@ -139,6 +139,18 @@ class WorkflowModules:
         self._events: Channel | None = None
         self._listeners: dict[str, tuple[Channel, bool]] = {}
         self._pending: list[Message] = []
+        self._futures: dict[int, _Future] = {}
+        self._timers: dict[int, _Timer] = {}
+
+    def close(self) -> None:
+        """Drop every Lua object this run's modules hold."""
+        self._wrap = self._make_time = self._make_message = None
+        self._make_data = self._make_payload = None
+        self._inbox = self._events = None
+        self._listeners.clear()
+        self._pending.clear()
+        self._futures.clear()
+        self._timers.clear()
 
     def install_globals(self) -> None:
         """`channel`, `coroutine.spawn`, `process`, `payload`; `math.random` seeded per run."""
@@ -147,9 +159,8 @@ class WorkflowModules:
             state,
             {
                 "select": sched.select,
-                "new": lambda size: sched.channels.new(int(size)),
-                "close": sched.channels.close,
-                "id": lambda ch: ch.id,
+                "new": lambda size: sched.channels.new(int(size)).id,
+                "close": lambda handle: sched.channels.close(sched.channels.get(handle)),
                 "spawn": sched.spawn,
             },
         )
@@ -229,9 +240,11 @@ class WorkflowModules:
             fut = _Future(0, self.scheduler.channels.new(1, internal=True))
             self.scheduler.issue_background(command, lambda event: self._settle(fut, event))
             fut.command_id = command.id
-            return fut
+            self._futures[command.id] = fut
+            return command.id
 
-        def cancel(fut: _Future) -> bool:
+        def cancel(handle: int) -> bool:
+            fut = self._futures[handle]
             if fut.done or fut.canceled:
                 return False
             fut.canceled = True
@@ -239,7 +252,8 @@ class WorkflowModules:
             self.scheduler.issue_background(cancel_cmd, lambda event: None)
             return True
 
-        def result(fut: _Future) -> tuple[bool, Any, Any]:
+        def result(handle: int) -> tuple[bool, Any, Any]:
+            fut = self._futures[handle]
             err = state.error_to_lua(fut.error) if fut.error is not None else None
             return fut.done, fut.value, err
 
@@ -255,9 +269,9 @@ class WorkflowModules:
             {
                 "check_options": check_options,
                 "async": start_async,
-                "future_channel": lambda fut: fut.channel,
-                "future_done": lambda fut: fut.done,
-                "future_canceled": lambda fut: fut.canceled,
+                "future_channel": lambda handle: self._futures[handle].channel.id,
+                "future_done": lambda handle: self._futures[handle].done,
+                "future_canceled": lambda handle: self._futures[handle].canceled,
                 "future_result": result,
                 "future_cancel": cancel,
             },
@@ -271,13 +285,13 @@ class WorkflowModules:
     def _now(self) -> Any:
         return self._make_time(self.env.now_ns())
 
-    def _after(self, ns: int) -> Channel:
-        ch = self.scheduler.channels.new(1)
+    def _after(self, ns: int) -> int:
+        ch = self.scheduler.channels.new(1, internal=True)
         self.scheduler.issue_background(
             StartTimer(site="", duration=_ns(int(ns))),
             lambda event: self.scheduler.channels.deliver(ch, self._now()),
         )
-        return ch
+        return ch.id
 
     def _arm(self, timer: _Timer) -> None:
         generation = timer.generation
@@ -293,21 +307,23 @@ class WorkflowModules:
 
         self.scheduler.issue_background(StartTimer(site="", duration=_ns(timer.interval)), fired)
 
-    def _new_timer(self, ns: int, repeat: bool) -> _Timer:
+    def _new_timer(self, ns: int, repeat: bool) -> int:
         timer = _Timer(
             self.scheduler.channels.new(UNBOUNDED if repeat else 1, internal=True), int(ns), repeat
         )
         self._arm(timer)
-        return timer
+        self._timers[timer.channel.id] = timer  # a timer is addressed by its channel's id
+        return timer.channel.id
 
-    @staticmethod
-    def _stop(timer: _Timer) -> bool:
+    def _stop(self, handle: int) -> bool:
+        timer = self._timers[handle]
         was_active, timer.active = timer.active, False
         timer.generation += 1
         return was_active
 
-    def _reset(self, timer: _Timer, ns: int) -> bool:
-        was_active = self._stop(timer)
+    def _reset(self, handle: int, ns: int) -> bool:
+        timer = self._timers[handle]
+        was_active = self._stop(handle)
         timer.active, timer.interval = True, int(ns)
         self._arm(timer)
         return was_active
@@ -322,7 +338,7 @@ class WorkflowModules:
         timers = {
             "after": self._after,
             "timer": self._new_timer,
-            "timer_channel": lambda t: t.channel,
+            "timer_channel": lambda handle: handle,
             "timer_stop": self._stop,
             "timer_reset": self._reset,
             "wrap": self._wrap,
@@ -392,8 +408,9 @@ class WorkflowModules:
 
         table[b"version"] = version
         table[b"attrs"] = attrs
-        table[b"exec"] = state.awaiting(exec_child)
-        table[b"call"] = table[b"exec"]  # seed-era name (R21)
+        exec_fn = state.awaiting(exec_child)
+        table[b"exec"] = exec_fn
+        table[b"call"] = exec_fn  # seed-era name (R21); never read Lua tables from Python here
         return table
 
     def _spawn(self, site: bytes, target: Any, host: Any, *args: Any) -> Any:
@@ -441,7 +458,9 @@ class WorkflowModules:
             values = [self.state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
         except LuaflowError as err:
             return self._fail(err)
-        return ContinueAsNew(site=_text(site), workflow_type=wtype, args=values)
+        return self.scheduler.token(
+            ContinueAsNew(site=_text(site), workflow_type=wtype, args=values)
+        )
 
     def _ok(self, event: Event) -> tuple[Any, Any]:
         if event.error is not None:
@@ -462,20 +481,20 @@ class WorkflowModules:
             self._make_message, self._make_data = make_message, make_data
             self._make_payload = make_payload
 
-        def inbox() -> Channel:
+        def inbox() -> int:
             if self._inbox is None:
                 self._inbox = channels.new(UNBOUNDED, internal=True)
                 pending, self._pending = self._pending, []
                 for msg in pending:
                     self._route(msg)
-            return self._inbox
+            return self._inbox.id
 
-        def events() -> Channel:
+        def events() -> int:
             if self._events is None:
                 self._events = channels.new(UNBOUNDED, internal=True)
-            return self._events
+            return self._events.id
 
-        def listen(topic: bytes, as_message: bool) -> Channel:
+        def listen(topic: bytes, as_message: bool) -> int:
             name = _text(topic)
             if name in self._listeners:
                 raise LuaflowError(f'already listening to "{name}"', INVALID, False)
@@ -484,11 +503,11 @@ class WorkflowModules:
             pending, self._pending = self._pending, []
             for msg in pending:
                 self._route(msg)
-            return ch
+            return ch.id
 
-        def unlisten(ch: Any) -> None:
+        def unlisten(handle: Any) -> None:
             for name, (listening, _) in list(self._listeners.items()):
-                if listening is ch:
+                if listening.id == handle:
                     del self._listeners[name]
 
         def send(site: bytes, dest: Any, topic: bytes, *args: Any) -> Any:
@@ -563,5 +582,6 @@ def new_workflow_state(
     state = LuaState(limits=limits, clock=lambda: env.now_ns() / 1e9, printer=env.print)
     scheduler = Scheduler(state)
     modules = WorkflowModules(state, scheduler, env)
+    scheduler.on_close(modules.close)
     modules.install_globals()
     return state, scheduler, modules.loaders()

@@ -89,6 +89,9 @@ class Scheduler:
     _tasks: int = 0
     _current: _Task | None = None
     _mailbox: Callable[[Message], None] | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+    #: What tasks await, by the integer token Lua holds (never the Python object itself).
+    _tokens: dict[int, Any] = field(default_factory=dict)
 
     # -- driving -----------------------------------------------------------------------------------
 
@@ -113,6 +116,23 @@ class Scheduler:
     def done(self) -> bool:
         return self.outcome is not None
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Something that holds Lua objects of this run and must drop them in `close`."""
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        """Release the run's Lua state deterministically (see LuaState.close)."""
+        self._ready.clear()
+        self._tokens.clear()
+        self.channels.by_id.clear()
+        self._handlers.clear()
+        self._issued.clear()
+        self._mailbox = None
+        for closer in self._closers:
+            closer()
+        self._closers.clear()
+        self.state.close()
+
     def set_mailbox(self, deliver: Callable[[Message], None]) -> None:
         """Where incoming messages (signals, updates) go: the process module's router."""
         self._mailbox = deliver
@@ -121,13 +141,23 @@ class Scheduler:
 
     def issue(
         self, command: Command, reply: Callable[[Event], tuple[Any, Any]] | None = None
-    ) -> Command:
-        """A command the current task awaits: it resumes with `value, nil` or `nil, err`
-        (or what `reply` makes of the event)."""
+    ) -> int:
+        """A command the current task awaits: returns the token Lua awaits; the task resumes
+        with `value, nil` or `nil, err` (or what `reply` makes of the event)."""
         task = self._require_task()
         answer = reply or self._reply
         self._register(command, lambda event: self._ready.append((task, answer(event))))
-        return command
+        return self.token(command)
+
+    def token(self, awaited: Any) -> int:
+        """An integer Lua can await in place of `awaited` (a Command, Select or ContinueAsNew)."""
+        if isinstance(awaited, Command) and awaited.id:
+            key = awaited.id
+        else:
+            self._next_id += 1
+            key = self._next_id
+        self._tokens[key] = awaited
+        return key
 
     def expect(self, handler: EventHandler) -> int:
         """An event id the engine will answer later without a command of its own (a child's
@@ -148,11 +178,12 @@ class Scheduler:
 
     def select(self, has_default: bool, n: int, *flat: Any) -> Any:
         """`channel.select`: (index, value, ok) when a case is ready now, (0, nil, true) for the
-        default, else a Select the task then awaits."""
+        default, else (nil, token) for the task to await."""
         cases: list[tuple[str, Channel, Any]] = []
         for i in range(int(n)):
-            op, ch, value = flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]
-            if not isinstance(ch, Channel) or op not in (b"send", b"recv"):
+            op, handle, value = flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]
+            ch = self.channels.by_id.get(handle) if isinstance(handle, int) else None
+            if ch is None or op not in (b"send", b"recv"):
                 raise LuaflowError(f"select: case {i + 1} is not a channel case", INVALID, False)
             cases.append(("send" if op == b"send" else "recv", ch, value))
         ready = self.channels.try_select(cases)
@@ -165,7 +196,7 @@ class Scheduler:
         task = self._require_task()
         sel = Select(cases, lambda result: self._ready.append((task, result)))
         self.channels.park(sel)
-        return sel
+        return (None, self.token(sel))
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -194,9 +225,10 @@ class Scheduler:
             finally:
                 self._current = None
             if status == "await":
-                if isinstance(value, ContinueAsNew):
-                    self.outcome = Outcome(continue_as_new=value)
-                elif not isinstance(value, Command | Select):
+                awaited = self._tokens.pop(value, None) if isinstance(value, int) else None
+                if isinstance(awaited, ContinueAsNew):
+                    self.outcome = Outcome(continue_as_new=awaited)
+                elif not isinstance(awaited, Command | Select):
                     raise LuaflowError(f"{task.name} awaited {value!r}", INTERNAL, False)
             elif status == "error":
                 if isinstance(value, WorkflowTaskError):

@@ -2,21 +2,20 @@
 -- the scheduler (Python); this wraps it in Lua objects with Wippy's method names.
 local bridge = ...
 local await = bridge.await
-local sched_select, new_channel, close_channel, channel_id =
-    bridge.select, bridge.new, bridge.close, bridge.id
+local sched_select, new_channel, close_channel = bridge.select, bridge.new, bridge.close
 local unpack = table.unpack
 
 local Channel = { __name = "channel" }
 Channel.__index = Channel
 local wrappers = setmetatable({}, { __mode = "v" })
 
--- One Lua object per channel, so that `r.channel == ch` identifies the winning case.
+-- One Lua object per channel (handles are integer ids), so that `r.channel == ch` identifies the
+-- winning case.
 local function wrap(handle)
-    local id = channel_id(handle)
-    local ch = wrappers[id]
+    local ch = wrappers[handle]
     if ch == nil then
         ch = setmetatable({ _handle = handle }, Channel)
-        wrappers[id] = ch
+        wrappers[handle] = ch
     end
     return ch
 end
@@ -33,7 +32,7 @@ local function run_select(has_default, cases)
         n = n + 3
     end
     local idx, value, ok = sched_select(has_default, #cases, unpack(args, 1, n))
-    if math.type(idx) ~= "integer" then idx, value, ok = await(idx) end
+    if idx == nil then idx, value, ok = await(value) end
     if idx == -1 then error(value, 3) end
     return idx, value, ok
 end

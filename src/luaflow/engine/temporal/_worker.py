@@ -41,6 +41,7 @@ from luaflow.workflow import (
     ReplyUpdate,
     RetryPolicy,
     ScheduleActivity,
+    Scheduler,
     SignalExternal,
     StartChild,
     StartTimer,
@@ -243,6 +244,14 @@ class LuaWorkflow:
         converter = workflow.payload_converter()
         values = [converter.from_payload(a.payload) for a in args]
         scheduler, main = host.programs.workflow(entry, _TemporalEnv(host))
+        try:
+            return await self._drive(scheduler, main, values, host)
+        finally:
+            scheduler.close()
+
+    async def _drive(
+        self, scheduler: Scheduler, main: Any, values: list[Any], host: WorkerHost
+    ) -> Any:
         commands = scheduler.start(main, values)
         while scheduler.outcome is None:
             for command in commands:
