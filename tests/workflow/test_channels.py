@@ -276,3 +276,25 @@ def test_ctx_and_with_context() -> None:
     assert cmd.context == {"request_id": "r-1", "tenant": "t1"}
     scheduler.step([Event(cmd.id, None)])
     assert value(scheduler) == ["r-1", "r-1", "NotFound"]
+
+
+def test_long_running_run_survives_many_messages_and_collections() -> None:
+    """Lua objects kept across steps (message factories, channel values) must not depend on
+    the coroutine that produced them (regression: heap corruption after ~50 messages)."""
+    import gc
+
+    scheduler, _ = start(
+        """return function()
+            local inbox, ch, total = process.inbox(), channel.new(1), 0
+            coroutine.spawn(function()
+                while true do ch:send({n = inbox:receive():payload():data()}) end
+            end)
+            for i = 1, 600 do total = total + ch:receive().n end
+            return total
+        end"""
+    )
+    for i in range(600):
+        scheduler.step([Message("m", [i], "")])
+        if i % 50 == 0:
+            gc.collect()
+    assert value(scheduler) == sum(range(600))

@@ -98,6 +98,7 @@ class LuaState:
         self._ptr = self.rt[b"ptr"]
         self._is_opaque = self.rt[b"is_opaque"]
         self._index = self.rt[b"index"]
+        self._identity = self.rt[b"identity"]
         self._is_error = self.rt[b"is_error"]
         self._error_fields = self.rt[b"error_fields"]
         self._make_error = self.rt[b"make_error"]
@@ -208,6 +209,17 @@ class LuaState:
 
     def ptr(self, table: Any) -> bytes:
         return bytes(self._ptr(table))
+
+    def keep(self, value: Any) -> Any:
+        """A Lua object received as a callback argument, made safe to keep.
+
+        lupa binds such objects to the coroutine that passed them; once that coroutine is
+        collected, using or even freeing them touches freed memory. Passing the value through a
+        Lua call made from Python rebinds it to the main state. Plain values pass unchanged.
+        """
+        if lupa_lua.lua_type(value) in (None, "thread"):
+            return value
+        return self._identity(value)
 
     def index(self, table: Any, key: str) -> Any:
         """`table[key]`, safe at any time (see the note in __init__)."""

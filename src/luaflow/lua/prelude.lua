@@ -333,6 +333,10 @@ function rt.ptr(t)
 end
 
 -- Tables with an `__opaque` metatable (time objects...) have no JSON form (B2).
+function rt.identity(...)
+    return ...
+end
+
 function rt.index(t, k)
     return t[k]
 end

@@ -333,7 +333,7 @@ class WorkflowModules:
             return self.scheduler.issue(StartTimer(site=_text(site), duration=_ns(int(ns))))
 
         def set_factory(fn: Any) -> None:
-            self._make_time = fn
+            self._make_time = self.state.keep(fn)
 
         timers = {
             "after": self._after,
@@ -478,8 +478,9 @@ class WorkflowModules:
         state, channels = self.state, self.scheduler.channels
 
         def set_factories(make_message: Any, make_data: Any, make_payload: Any) -> None:
-            self._make_message, self._make_data = make_message, make_data
-            self._make_payload = make_payload
+            self._make_message = state.keep(make_message)
+            self._make_data = state.keep(make_data)
+            self._make_payload = state.keep(make_payload)
 
         def inbox() -> int:
             if self._inbox is None:

@@ -174,7 +174,8 @@ class Scheduler:
     def spawn(self, fn: Any) -> None:
         """`coroutine.spawn`: a new task, run after the ones already runnable."""
         self._tasks += 1
-        self._ready.append((_Task(f"coroutine {self._tasks}", self.state.new_task(fn)), ()))
+        task = self.state.new_task(self.state.keep(fn))
+        self._ready.append((_Task(f"coroutine {self._tasks}", task), ()))
 
     def select(self, has_default: bool, n: int, *flat: Any) -> Any:
         """`channel.select`: (index, value, ok) when a case is ready now, (0, nil, true) for the
@@ -185,7 +186,8 @@ class Scheduler:
             ch = self.channels.by_id.get(handle) if isinstance(handle, int) else None
             if ch is None or op not in (b"send", b"recv"):
                 raise LuaflowError(f"select: case {i + 1} is not a channel case", INVALID, False)
-            cases.append(("send" if op == b"send" else "recv", ch, value))
+            kept = self.state.keep(value) if op == b"send" else None
+            cases.append(("send" if op == b"send" else "recv", ch, kept))
         ready = self.channels.try_select(cases)
         if ready is not None:
             return ready
