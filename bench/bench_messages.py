@@ -18,10 +18,6 @@ Each variant has its own worker and task queue and never runs at the same time a
 the process's CPU delta belongs to one variant; rounds run in palindromic order (ABC, CBA).
 Usage: ``python bench/bench_messages.py [--k 200] [--m 40] [--width 50] [--rounds 4]``.
 
-luaflow currently crashes (use-after-free) after some 50-130 messages in one workflow run, so
-the script patches that at run time by default (``rebind_message_factories``; luaflow's files
-are not changed); ``--unpatched`` runs luaflow as it is.
-
 The native workflows live in this file, so the sandbox re-executes this module for every
 workflow it instantiates: the top level is kept to cheap definitions and passed-through imports.
 """
@@ -61,7 +57,6 @@ with workflow.unsafe.imports_passed_through():
 
     from luaflow.app import App
     from luaflow.engine.temporal import DevServer
-    from luaflow.workflow._modules import WorkflowModules
 
 #: Untimed update round trips on each fresh worker before the timed ones.
 WARMUP_UPDATES = 20
@@ -73,35 +68,6 @@ STEP_TIMEOUT = 60
 
 class WrongResult(Exception):
     """A workflow or an update answered something else than the same code in Python would."""
-
-
-# -- stopgap for a luaflow bug ---------------------------------------------------------------------
-
-
-def rebind_message_factories() -> None:
-    """Work around a use-after-free in luaflow (see BENCHMARKS.md), without touching its source.
-
-    process.lua hands its make_message / make_data / payload.new functions to Python through
-    ``set_factories`` from inside a coroutine (``LuaState.call`` runs chunks as tasks). lupa binds
-    a Lua object to the lua_State it was received on, so these three are bound to that coroutine;
-    once it is dead and collected, every message delivered to the run and every ``funcs.async``
-    result runs on a freed lua_State and the worker process dies (SIGSEGV or a glibc abort) after
-    some 50-130 of them in one run. Passing each function through a Lua function called from
-    Python re-binds it to the main lua_State. Harmless once luaflow binds them there itself.
-    """
-    original = WorkflowModules._install_process
-    if getattr(original, "bench_rebound", False):
-        return
-
-    def install(self: WorkflowModules) -> None:
-        same = self.state.runtime.eval("function(x) return x end")  # main lua_State
-        original(self)
-        self._make_message = same(self._make_message)
-        self._make_data = same(self._make_data)
-        self._make_payload = same(self._make_payload)
-
-    install.bench_rebound = True  # type: ignore[attr-defined]
-    WorkflowModules._install_process = install  # type: ignore[method-assign]
 
 
 # -- the Lua app -----------------------------------------------------------------------------------
@@ -579,16 +545,9 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=50, help="activities per fan-out workflow")
     parser.add_argument("--concurrency", type=int, default=2, help="fan-out workflows in flight")
     parser.add_argument("--rounds", type=int, default=4, help="rounds per variant")
-    parser.add_argument(
-        "--unpatched",
-        action="store_true",
-        help="run luaflow without the stopgap for its message factories (crashes today)",
-    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= min(args.k, args.m):
         parser.error("--rounds must be between 1 and min(--k, --m)")
-    if not args.unpatched:
-        rebind_message_factories()
     t0 = time.perf_counter()
     try:
         figures = asyncio.run(bench(args))
@@ -598,10 +557,7 @@ def main() -> int:
     console = Console(file=sys.stdout, width=200)
     console.print(update_table(figures, args))
     console.print(fanout_table(figures, args))
-    stopgap = "off (--unpatched)" if args.unpatched else "on"
-    console.print(
-        f"luaflow message-factory stopgap: {stopgap}; total {time.perf_counter() - t0:.0f} s"
-    )
+    console.print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 
 
