@@ -247,3 +247,13 @@ async def test_every_history_of_this_app_replays(signals_app: Path, dev_server: 
     assert len(results) >= 3
     failed = [r for r in results if not r.ok]
     assert not failed, "\n".join(r.explanation for r in failed)
+    # The same gate a team runs before deploying: `luaflow replay` in a fresh process.
+    args = [arg for workflow_id in sorted(set(ids)) for arg in ("--id", workflow_id)]
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address}
+    fresh = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "luaflow", "replay", "--app", str(signals_app), *args],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert fresh.stdout.count("ok ") == len(set(ids))
