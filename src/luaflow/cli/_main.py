@@ -74,6 +74,16 @@ def _parse_inputs(values: tuple[str, ...]) -> list[Any]:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from None
 
 
+#: Options several commands share.
+app_option = click.option(
+    "--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False),
+    help="The app folder (default: the current one).",
+)  # fmt: skip
+input_option = click.option(
+    "--input", "inputs", multiple=True, help="JSON argument (repeat for several)."
+)
+
+
 @click.group()
 @click.version_option(package_name="luaflow")
 def main() -> None:
@@ -108,8 +118,8 @@ def run(app_dir: str) -> None:
 
 @main.command()
 @click.argument("entry")
-@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
-@click.option("--input", "inputs", multiple=True, help="JSON argument (repeat for several).")
+@app_option
+@input_option
 @click.option("--id", "workflow_id", default=None, help="Workflow id (default: generated).")
 @click.option("--wait", is_flag=True, help="Wait for the result and print it as JSON.")
 def start(
@@ -136,7 +146,7 @@ def start(
 
 @main.command()
 @click.argument("workflow_id")
-@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
+@app_option
 def result(workflow_id: str, app_dir: str) -> None:
     """Wait for workflow WORKFLOW_ID to finish and print its result as JSON."""
 
@@ -154,7 +164,7 @@ def result(workflow_id: str, app_dir: str) -> None:
 @click.argument("target")
 @click.argument("topic")
 @click.argument("payloads", nargs=-1)
-@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
+@app_option
 def send(target: str, topic: str, payloads: tuple[str, ...], app_dir: str) -> None:
     """Send message TOPIC with JSON PAYLOADS to a workflow (its id or PID), as a signal."""
     if not topic or topic.startswith("@"):
@@ -175,8 +185,8 @@ def send(target: str, topic: str, payloads: tuple[str, ...], app_dir: str) -> No
 
 @main.command()
 @click.argument("entry")
-@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
-@click.option("--input", "inputs", multiple=True, help="JSON argument (repeat for several).")
+@app_option
+@input_option
 def call(entry: str, app_dir: str, inputs: tuple[str, ...]) -> None:
     """Run function ENTRY as host code (it may start and message workflows); print its result
     as JSON. Exits 1 with the error's kind and message when it fails."""
@@ -192,7 +202,7 @@ def call(entry: str, app_dir: str, inputs: tuple[str, ...]) -> None:
 
 @main.command(name="test")
 @click.argument("filters", nargs=-1)
-@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
+@app_option
 def test_command(filters: tuple[str, ...], app_dir: str) -> None:
     """Run the app's Lua tests (function.lua entries with meta.type: test) whose ids contain
     one of FILTERS. A test passes when it returns without error and not false."""
@@ -224,7 +234,7 @@ def _attached(app: App) -> bool:
 
 
 @main.command()
-@click.option("--app", "app_dir", default=".", type=click.Path(exists=True, file_okay=False))
+@app_option
 @click.option("--id", "workflow_ids", multiple=True, help="Replay this workflow's history.")
 @click.option(
     "--file",
