@@ -32,14 +32,14 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.client import WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 with workflow.unsafe.imports_passed_through():
@@ -51,6 +51,9 @@ with workflow.unsafe.imports_passed_through():
         round_sizes,
         server_cpu,
         server_quiet,
+    )
+    from bench_orders import (
+        NativeVariant as OrdersNativeVariant,
     )
     from rich.console import Console
     from rich.table import Table
@@ -269,31 +272,11 @@ class LuaVariant(Variant):
             self.app = None
 
 
-class NativeVariant(Variant):
+class NativeVariant(OrdersNativeVariant):
     """NativeEcho and NativeFanout on a worker configured like luaflow's (64-thread executor)."""
 
-    def __init__(self, name: str, address: str, runner: WorkflowRunner) -> None:
-        self.name = name
-        self.address = address
-        self.runner = runner
-        self.task_queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
-        self.client: Client | None = None
-        self.worker: Worker | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.executor: ThreadPoolExecutor | None = None
-
-    async def start(self) -> None:
-        self.client = await Client.connect(self.address)
-        self.executor = ThreadPoolExecutor(max_workers=64)
-        self.worker = Worker(
-            self.client,
-            task_queue=self.task_queue,
-            workflows=[NativeEcho, NativeFanout],
-            activities=[reserve],
-            activity_executor=self.executor,
-            workflow_runner=self.runner,
-        )
-        self.task = asyncio.create_task(self.worker.run())
+    workflows: ClassVar[list[type]] = [NativeEcho, NativeFanout]
+    activities: ClassVar[list[Callable[..., Any]]] = [reserve]
 
     async def start_workflow(
         self, kind: str, args: list[Any], workflow_id: str
@@ -302,14 +285,6 @@ class NativeVariant(Variant):
         return await self.client.start_workflow(
             kind, args=args, id=workflow_id, task_queue=self.task_queue
         )
-
-    async def stop(self) -> None:
-        if self.worker is not None and self.task is not None:
-            await self.worker.shutdown()
-            await asyncio.gather(self.task, return_exceptions=True)
-        if self.executor is not None:
-            self.executor.shutdown()
-        self.worker = self.task = self.executor = self.client = None
 
 
 # -- measurements ----------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
@@ -210,7 +210,11 @@ class LuaVariant(Variant):
 
 
 class NativeVariant(Variant):
-    """NativeOrderWorkflow on a worker configured like luaflow's (same activity executor)."""
+    """NativeOrderWorkflow on a worker configured like luaflow's (same activity executor).
+    Other benchmarks subclass it with their own workflows and activities."""
+
+    workflows: ClassVar[list[type]] = []
+    activities: ClassVar[list[Callable[..., Any]]] = []
 
     def __init__(self, name: str, address: str, runner: WorkflowRunner) -> None:
         self.name = name
@@ -228,8 +232,8 @@ class NativeVariant(Variant):
         self.worker = Worker(
             self.client,
             task_queue=self.task_queue,
-            workflows=[NativeOrderWorkflow],
-            activities=[charge_payment, ship_order, refund_payment],
+            workflows=self.workflows or [NativeOrderWorkflow],
+            activities=self.activities or [charge_payment, ship_order, refund_payment],
             activity_executor=self.executor,
             workflow_runner=self.runner,
         )
