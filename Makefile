@@ -23,4 +23,4 @@ test: setup
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
 bench: setup
-	$(BIN)/python bench/bench_orders.py
+	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
