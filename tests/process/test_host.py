@@ -72,3 +72,15 @@ def test_luaflow_call_and_test(signals_app: Path, dev_server: DevServer) -> None
     assert "PASS app:passing_test" in lines
     assert "FAIL app:failing_test: returned false" in lines
     assert lines[-1] == "1 passed, 1 failed"
+
+
+async def test_monitor_and_link_from_host_code(signals_app: Path, dev_server: DevServer) -> None:
+    async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        watched = await asyncio.wait_for(app.call("app:host_watch"), 60)
+        assert watched["ok"] == {"kind": "pid.exit", "same": True, "value": {"doubled": 42}}
+        assert watched["bad"] == {"kind": "pid.exit", "same": True, "error": "Conflict"}
+        trapped = await asyncio.wait_for(app.call("app:host_link", [True]), 60)
+        assert trapped == {"trapped": "pid.link.down", "from": True}
+        killed = await asyncio.wait_for(app.call("app:host_link", [False]), 60)
+        assert "failed: already shipped" in killed["killed"]

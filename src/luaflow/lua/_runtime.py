@@ -81,6 +81,7 @@ class LuaState:
             attribute_filter=_deny_attributes,
         )
         self._clock = clock
+        self._on_close: list[Callable[[], None]] = []
         bridge = self.runtime.table()
         bridge[b"now_seconds"] = lambda: int(self._clock())
         bridge[b"monotonic"] = time.monotonic
@@ -106,6 +107,10 @@ class LuaState:
         self._teardown = self.rt[b"teardown"]
         self.globals = self.runtime.globals()
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the state closes (watchers and the like end with their state)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
         """Free this state now, by reference counting.
 
@@ -117,6 +122,9 @@ class LuaState:
         runtime = self.__dict__.get("runtime")
         if runtime is None:
             return
+        for callback in self._on_close:
+            callback()
+        self._on_close.clear()
         teardown = self._teardown
         for name, value in list(vars(self).items()):
             if lupa_lua.lua_type(value) is not None:

@@ -7,8 +7,10 @@ makes is run on the app's event loop and waited for, so Lua code stays plain and
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import os
+import queue
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -199,6 +201,20 @@ class HostRuntime:
             why = _text(reason) if reason is not None else "canceled"
             return lua_result(state, lambda: self._wait(self._stop(_text(dest), why)))
 
+        watch = _Watches(self, pid)
+
+        def watch_pid(dest: Any, how: Any) -> tuple[Any, Any]:
+            return lua_result(state, lambda: watch.start(_text(dest), _text(how)))
+
+        def unwatch_pid(dest: Any, how: Any) -> tuple[Any, Any]:
+            return lua_result(state, lambda: watch.stop(_text(dest), _text(how)))
+
+        def receive() -> tuple[Any, Any]:
+            return lua_result(state, watch.receive)
+
+        def set_trap(value: Any) -> None:
+            watch.trap_links = bool(value)
+
         bridge = lua_table(
             state,
             {
@@ -207,9 +223,16 @@ class HostRuntime:
                 "send": send,
                 "terminate": terminate,
                 "cancel": cancel,
+                "watch": watch_pid,
+                "unwatch": unwatch_pid,
+                "receive": receive,
+                "set_trap_links": set_trap,
             },
         )
-        state.call(state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge)
+        try:
+            state.call(state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge)
+        finally:
+            state.on_close(watch.close)
 
     # -- Temporal side (on the loop) -------------------------------------------------------------
 
@@ -293,7 +316,7 @@ class HostRuntime:
         except WorkflowFailureError as exc:
             raise from_failure(exc.cause) from None
 
-    async def _any_client(self, dest: str) -> Client:
+    async def any_client(self, dest: str) -> Client:
         client_id = dest[1:].split("@", 1)[0] if dest.startswith("{") and "@" in dest else None
         if client_id is None or self.registry.find(client_id) is None:
             clients = self.registry.by_kind("temporal.client")
@@ -303,7 +326,7 @@ class HostRuntime:
         return (await self._client(client_id))[1]
 
     async def _send(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
-        client = await self._any_client(dest)
+        client = await self.any_client(dest)
         token = _outgoing_sender.set(sender)
         try:
             await client.get_workflow_handle(workflow_id_of(dest)).signal(topic, args=args)
@@ -314,7 +337,7 @@ class HostRuntime:
         return True
 
     async def _stop(self, dest: str, reason: str | None) -> bool:
-        handle = (await self._any_client(dest)).get_workflow_handle(workflow_id_of(dest))
+        handle = (await self.any_client(dest)).get_workflow_handle(workflow_id_of(dest))
         try:
             if reason is None:
                 await handle.terminate("terminated by process.terminate")
@@ -323,6 +346,65 @@ class HostRuntime:
         except RPCError as exc:
             raise _rpc_error(exc, dest) from None
         return True
+
+
+class _Watches:
+    """`process.monitor`/`link` of one host process (B6): a watcher per PID on the app loop
+    puts `pid.exit` / `pid.link.down` events into this process's event queue."""
+
+    def __init__(self, runtime: HostRuntime, pid: str) -> None:
+        self.runtime = runtime
+        self.pid = pid
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.watchers: dict[tuple[str, str], concurrent.futures.Future[None]] = {}
+        self.trap_links = False
+
+    def start(self, dest: str, how: str) -> bool:
+        if (dest, how) not in self.watchers:
+            self.watchers[dest, how] = asyncio.run_coroutine_threadsafe(
+                self._watch(dest, how == "link"), self.runtime.loop
+            )
+        return True
+
+    def stop(self, dest: str, how: str) -> bool:
+        watcher = self.watchers.pop((dest, how), None)
+        if watcher is not None:
+            watcher.cancel()
+        return True
+
+    def receive(self) -> dict[str, Any]:
+        """The next event; blocks this host process (its own thread) until one arrives."""
+        event = self.events.get()
+        if event["kind"] == "pid.link.down" and not self.trap_links:
+            error = event["result"]["error"]
+            raise LuaflowError(
+                f"linked process {event['from']} failed: {error.text()}",
+                error.kind,
+                False,
+            )
+        return event
+
+    def close(self) -> None:
+        for dest, how in list(self.watchers):
+            self.stop(dest, how)
+
+    async def _watch(self, dest: str, linked: bool) -> None:
+        handle = (await self.runtime.any_client(dest)).get_workflow_handle(workflow_id_of(dest))
+        try:
+            value = await handle.result()
+            result: dict[str, Any] = {"value": value, "error": None}
+        except WorkflowFailureError as exc:
+            error = from_failure(exc.cause) if exc.cause is not None else None
+            result = {"value": None, "error": error or LuaflowError("failed", INTERNAL)}
+        except RPCError as exc:
+            result = {"value": None, "error": _rpc_error(exc, dest)}
+        self.watchers.pop((dest, "link" if linked else "monitor"), None)
+        if linked:
+            if result["error"] is None:
+                return  # a link only reports abnormal exits
+            self.events.put({"kind": "pid.link.down", "from": dest, "result": result})
+        else:
+            self.events.put({"kind": "pid.exit", "from": dest, "result": result})
 
 
 def _rpc_error(exc: RPCError, dest: str = "") -> LuaflowError:

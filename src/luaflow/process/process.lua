@@ -57,19 +57,31 @@ local function start(self, wait, id, host, ...)
                         self._messages, ...)
 end
 
+local function watched(...)
+    local kinds = { ... }
+    return function(self, id, host, ...)
+        local pid, err = start(self, false, id, host, ...)
+        if pid == nil then return nil, err end
+        for _, how in ipairs(kinds) do bridge.watch(pid, how) end
+        return pid
+    end
+end
+
 function Spawner:spawn(id, host, ...) return start(self, false, id, host, ...) end
-Spawner.spawn_monitored = Spawner.spawn
-Spawner.spawn_linked = Spawner.spawn
-Spawner.spawn_linked_monitored = Spawner.spawn
+Spawner.spawn_monitored = watched("monitor")
+Spawner.spawn_linked = watched("link")
+Spawner.spawn_linked_monitored = watched("link", "monitor")
 function Spawner:exec(id, host, ...) return start(self, true, id, host, ...) end
 
 local base = spawner({}, {}, nil, {})
 function process.with_options(options) return base:with_options(options) end
 function process.with_context(values) return base:with_context(values) end
 function process.spawn(id, host, ...) return base:spawn(id, host, ...) end
-process.spawn_monitored = process.spawn
-process.spawn_linked = process.spawn
-process.spawn_linked_monitored = process.spawn
+function process.spawn_monitored(id, host, ...) return base:spawn_monitored(id, host, ...) end
+function process.spawn_linked(id, host, ...) return base:spawn_linked(id, host, ...) end
+function process.spawn_linked_monitored(id, host, ...)
+    return base:spawn_linked_monitored(id, host, ...)
+end
 function process.exec(id, host, ...) return base:exec(id, host, ...) end
 
 function process.send(dest, topic, ...)
@@ -78,6 +90,35 @@ function process.send(dest, topic, ...)
             message = "process.send: topic must be a non-empty string not starting with @" })
     end
     return bridge.send(dest, topic, ...)
+end
+
+-- Watching workflows (B6): events arrive on process.events(); receive() blocks this process.
+local Events = { __name = "events" }
+Events.__index = Events
+function Events:receive()
+    local ev, err = bridge.receive()
+    if ev == nil then error(err, 2) end
+    return ev, true
+end
+local events = setmetatable({}, Events)
+function process.events() return events end
+
+function process.monitor(dest) return bridge.watch(dest, "monitor") end
+function process.unmonitor(dest) return bridge.unwatch(dest, "monitor") end
+function process.link(dest) return bridge.watch(dest, "link") end
+function process.unlink(dest) return bridge.unwatch(dest, "link") end
+
+local options = { trap_links = false }
+function process.get_options() return { trap_links = options.trap_links } end
+function process.set_options(o)
+    if type(o) ~= "table" then
+        return nil, errors.new({ kind = errors.INVALID, message = "options must be a table" })
+    end
+    if o.trap_links ~= nil then
+        options.trap_links = o.trap_links == true
+        bridge.set_trap_links(options.trap_links)
+    end
+    return true
 end
 
 function process.terminate(dest) return bridge.terminate(dest) end
