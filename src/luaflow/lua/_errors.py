@@ -47,11 +47,6 @@ class LuaflowError(Exception):
             return f"{self.message}: {self.cause.text()}" if self.message else self.cause.text()
         return self.message
 
-    @property
-    def root_kind(self) -> str:
-        """The kind that travels as the Temporal error type: the root's unless a wrap set one."""
-        return self.kind
-
     def chain(self) -> list[dict[str, Any]]:
         """The error chain as it travels in Temporal failure details (B7)."""
         out: list[dict[str, Any]] = []

@@ -161,9 +161,6 @@ class LuaState:
     def _constant(value: Any) -> Callable[[], Any]:
         return lambda: value
 
-    def set_global(self, name: str, value: Any) -> None:
-        self.globals[name.encode()] = value
-
     # -- code --------------------------------------------------------------------------------------
 
     def load(self, source: str, chunkname: str) -> Any:

@@ -41,7 +41,6 @@ class Select:
 
     cases: list[tuple[str, Channel, Any]]
     wake: Callable[[tuple[int, Any, bool]], None]
-    done: bool = False
 
     def index_of(self, ch: Channel, op: str) -> int:
         for i, (case_op, case_ch, _) in enumerate(self.cases, 1):
@@ -53,7 +52,6 @@ class Select:
         return self.cases[self.index_of(ch, "send") - 1][2]
 
     def finish(self, result: tuple[int, Any, bool]) -> None:
-        self.done = True
         for op, ch, _ in self.cases:
             waiting = ch.receivers if op == "recv" else ch.senders
             if self in waiting:

@@ -112,10 +112,6 @@ class Scheduler:
                 self._handlers.pop(event.command_id)(event)
         return self._run()
 
-    @property
-    def done(self) -> bool:
-        return self.outcome is not None
-
     def on_close(self, closer: Callable[[], None]) -> None:
         """Something that holds Lua objects of this run and must drop them in `close`."""
         self._closers.append(closer)
