@@ -248,6 +248,19 @@ async def test_server_dies_with_killed_parent(tmp_path: Path) -> None:
             assert not _alive(server_pid), "orphaned dev server outlived its killed parent"
         finally:
             parent.kill()
-    # The orphan's inherited lock died with it, so the state directory is free again.
-    async with DevServer(tmp_path) as server:
+    # The orphan's inherited lock died with it, so the state directory is free again (the kernel
+    # may take a moment to release the last descriptor after the process is gone).
+    server = DevServer(tmp_path)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            await server.start()
+            break
+        except DevServerError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    try:
         assert server.pid is not None
+    finally:
+        await server.stop()
