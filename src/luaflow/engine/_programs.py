@@ -32,11 +32,6 @@ from luaflow.lua._uuid import OS_RANDOM, uuid_module
 from luaflow.registry import Entry, Registry, RegistryError
 from luaflow.workflow import Scheduler, WorkflowEnv, new_workflow_state
 
-#: Modules implemented for workflow code (all replay-safe).
-WORKFLOW_MODULES = frozenset({"funcs", "time", "workflow", "json", "uuid", "crypto", "ctx"})
-#: Modules implemented for host code (functions used as activities).
-HOST_MODULES = frozenset({"json", "time", "uuid", "crypto", "ctx", "http"})
-
 
 def meta_worker(entry: Entry, role: str) -> str | None:
     """The `temporal.worker` an entry is bound to (`meta.temporal.<role>.worker`)."""
@@ -119,14 +114,14 @@ class Programs:
         self.host_globals = host_globals
 
     def _loaders(
-        self, entry: Entry, available: Mapping[str, ModuleLoader], implemented: frozenset[str]
+        self, entry: Entry, available: Mapping[str, ModuleLoader]
     ) -> dict[str, ModuleLoader]:
         loaders: dict[str, ModuleLoader] = {}
         for name in entry.data.get("modules") or []:
             if name in available:
                 loaders[name] = available[name]
             else:
-                loaders[name] = _missing(name, entry, implemented)
+                loaders[name] = _missing(name, entry, available)
         for alias, target in (entry.data.get("imports") or {}).items():
             library = self.registry.get(target)
             loaders[alias] = self._library_loader(library)
@@ -144,7 +139,7 @@ class Programs:
         """A fresh state and scheduler for one workflow run, and its entry function."""
         state, scheduler, modules = new_workflow_state(env, self.limits)
         try:
-            state.install_require(self._loaders(entry, modules, WORKFLOW_MODULES), str(entry.id))
+            state.install_require(self._loaders(entry, modules), str(entry.id))
             return scheduler, entry_function(state, self.registry, entry)
         except BaseException:
             scheduler.close()
@@ -171,7 +166,7 @@ class Programs:
         try:
             if self.host_globals is not None:
                 self.host_globals(state, context)
-            state.install_require(self._loaders(entry, host, HOST_MODULES), str(entry.id))
+            state.install_require(self._loaders(entry, host), str(entry.id))
             fn = entry_function(state, self.registry, entry)
             results = state.call(fn, *[state.to_lua(a) for a in args])
             value = results[0] if results else None
@@ -183,11 +178,11 @@ class Programs:
             state.close()
 
 
-def _missing(name: str, entry: Entry, implemented: frozenset[str]) -> ModuleLoader:
+def _missing(name: str, entry: Entry, available: Mapping[str, ModuleLoader]) -> ModuleLoader:
     def fail(_: LuaState) -> Any:
         raise LuaflowError(
             f'module "{name}" is not available to {entry.kind} entry {entry.id} '
-            f"(available: {', '.join(sorted(implemented))})",
+            f"(available here: {', '.join(sorted(available))})",
             INTERNAL,
             False,
         )
