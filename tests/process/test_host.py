@@ -81,6 +81,7 @@ async def test_monitor_and_link_from_host_code(signals_app: Path, dev_server: De
         assert watched["ok"] == {"kind": "pid.exit", "same": True, "value": {"doubled": 42}}
         assert watched["bad"] == {"kind": "pid.exit", "same": True, "error": "Conflict"}
         trapped = await asyncio.wait_for(app.call("app:host_link", [True]), 60)
-        assert trapped == {"trapped": "pid.link.down", "from": True}
-        killed = await asyncio.wait_for(app.call("app:host_link", [False]), 60)
-        assert "failed: already shipped" in killed["killed"]
+        assert trapped == {"trapped": "pid.link.down", "from": True, "caught": False}
+        with pytest.raises(LuaflowError, match="failed: already shipped") as killed:
+            await asyncio.wait_for(app.call("app:host_link", [False]), 60)
+        assert killed.value.kind == "Conflict"

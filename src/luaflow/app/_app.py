@@ -34,7 +34,7 @@ from luaflow.engine.temporal import (
     worker_settings,
 )
 from luaflow.http import DEFAULT_MAX_BODY, HttpService
-from luaflow.lua import LuaflowError, LuaLimits, LuaState
+from luaflow.lua import LuaflowError, LuaLimits, LuaState, option_duration
 from luaflow.process import HeaderClientInterceptor, HostRuntime
 from luaflow.registry import LUA_KINDS, Entry, Registry, RegistryError, load_registry
 
@@ -42,6 +42,36 @@ Reporter = Callable[[str], None]
 
 #: Where an app keeps the embedded server's state (SQLite, logs), inside the app folder.
 STATE_DIR = ".luaflow"
+#: How long host processes get to finish after a `pid.cancel` at shutdown.
+STOP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class _Restart:
+    initial_delay: float = 1.0
+    max_delay: float = 90.0
+    backoff_factor: float = 2.0
+    max_attempts: int = 0  # 0: forever
+
+
+def _restart_policy(entry: Entry) -> _Restart:
+    """`lifecycle.restart` of a service (SPEC 1.14); bad values name the field."""
+    spec = entry.lifecycle.restart
+    if spec is None:
+        return _Restart()
+    try:
+        return _Restart(
+            initial_delay=_seconds(spec.get("initial_delay", "1s")),
+            max_delay=_seconds(spec.get("max_delay", "90s")),
+            backoff_factor=float(spec.get("backoff_factor", 2.0)),
+            max_attempts=int(spec.get("max_attempts", 0)),
+        )
+    except (LuaflowError, TypeError, ValueError) as exc:
+        raise entry.error(str(exc), "lifecycle.restart") from None
+
+
+def _seconds(value: Any) -> float:
+    return option_duration(value, "duration").total_seconds()
 
 
 def validate(registry: Registry) -> None:
@@ -59,12 +89,14 @@ def validate(registry: Registry) -> None:
         client_settings(entry)
     for entry in registry.by_kind("temporal.worker"):
         worker_settings(entry)
+    for entry in registry.by_kind("process.service"):
+        _restart_policy(entry)
 
 
 @dataclass
 class _RunningWorker:
     worker: Worker
-    host: WorkerHost
+    host: WorkerHost | None  # None: a node's delivery worker
     task: asyncio.Task[None]
 
 
@@ -80,6 +112,9 @@ class App:
     _workers: list[_RunningWorker] = field(default_factory=list)
     _embedded_address: str | None = None
     _host: HostRuntime | None = None
+    #: Workers of this node's delivery queue, by client id (see HostRuntime.node_worker).
+    _nodes: dict[str, _RunningWorker] = field(default_factory=dict)
+    _services: list[asyncio.Task[None]] = field(default_factory=list)
     _http: list[HttpService] = field(default_factory=list)
     #: Where each http.service listens, once started: entry id -> (host, port).
     http_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -104,17 +139,63 @@ class App:
     async def start(self, *, workers: bool = True, http: bool = False) -> None:
         """Start auto-start entries in dependency order (clients before their workers); HTTP
         services only with `http` (`luaflow run`)."""
-        self._host = HostRuntime(self.registry, asyncio.get_running_loop(), self.client)
+        self._runtime()
         services = []
         for entry in self.registry.start_order():
             if entry.kind == "temporal.client":
                 await self.client(str(entry.id))
             elif entry.kind == "temporal.worker" and workers:
                 await self._start_worker(entry)
+            elif entry.kind == "process.service" and workers:
+                self._services.append(
+                    asyncio.create_task(self._supervise(entry), name=f"service {entry.id}")
+                )
             elif entry.kind == "http.service" and http:
                 services.append(entry)
         for entry in services:  # last: requests may start workflows right away
             await self._start_http(entry)
+
+    def _runtime(self) -> HostRuntime:
+        if self._host is None:
+            self._host = HostRuntime(
+                self.registry,
+                asyncio.get_running_loop(),
+                self.client,
+                lambda install: Programs(self.registry, self.limits, install),
+            )
+        return self._host
+
+    async def _start_node(self, client_id: str) -> None:
+        """Serve this node's delivery queue on a client, so workflows can message its host
+        processes (started with the app's clients)."""
+        if client_id in self._nodes or self._host is None:
+            return
+        settings, client = self._clients[client_id]
+        worker = self._host.node_worker(client, settings.tq_prefix)
+        task = asyncio.create_task(worker.run(), name=f"node {client_id}")
+        self._nodes[client_id] = _RunningWorker(worker, None, task)
+
+    async def _supervise(self, entry: Entry) -> None:
+        """Run a `process.service`, restarting it after a failure (`lifecycle.restart`)."""
+        process = self.registry.get(str(entry.data["process"]))
+        args = entry.data.get("input") or []
+        restart = _restart_policy(entry)
+        delay, failures = restart.initial_delay, 0
+        while True:
+            pid, done = self._runtime().spawn_process(process, list(args))
+            self.report(f"service {entry.id} is running: {process.id} as {pid}")
+            try:
+                await asyncio.wrap_future(done)
+                self.report(f"service {entry.id} exited")
+                return
+            except LuaflowError as err:
+                failures += 1
+                self.report(f"service {entry.id} failed: {err.text()}")
+            if restart.max_attempts and failures >= restart.max_attempts:
+                self.report(f"service {entry.id}: giving up after {failures} failure(s)")
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * restart.backoff_factor, restart.max_delay)
 
     async def _start_http(self, entry: Entry) -> None:
         max_body = entry.data.get("max_body", DEFAULT_MAX_BODY)
@@ -137,10 +218,21 @@ class App:
         for service in reversed(self._http):
             await service.stop()
         self._http.clear()
+        for task in self._services:
+            task.cancel()
+        await asyncio.gather(*self._services, return_exceptions=True)
+        self._services.clear()
+        if self._host is not None:
+            await self._host.stop(STOP_TIMEOUT)
+        for node in self._nodes.values():
+            await node.worker.shutdown()
+            await asyncio.gather(node.task, return_exceptions=True)
+        self._nodes.clear()
         for running in reversed(self._workers):
             await running.worker.shutdown()
             await asyncio.gather(running.task, return_exceptions=True)
-            release_host(running.host)
+            if running.host is not None:
+                release_host(running.host)
         self._workers.clear()
         self._clients.clear()
         if self.server is not None:
@@ -188,25 +280,21 @@ class App:
                     client, settings.namespace, declared_search_attributes(self.registry)
                 )
             self._clients[client_id] = (settings, client)
+            await self._start_node(client_id)
         return self._clients[client_id]
 
     def programs(self) -> Programs:
         """Lua programs of this app; host code gets the `process` global once the app runs."""
-        return Programs(self.registry, self.limits, self._install_process)
-
-    def _install_process(self, state: LuaState, context: dict[str, Any] | None) -> None:
         if self._host is not None:
-            self._host.install(state, self._host.new_pid(), context)
+            return self._host.programs
+        return Programs(self.registry, self.limits)
 
     async def call(self, entry_id: str, args: Sequence[Any] = ()) -> Any:
         """Run a `function.lua` entry as host code (on a thread: it may block on Temporal)."""
         entry = self.registry.get(entry_id)
         if entry.kind != "function.lua":
             raise RegistryError(f"{entry.id} is a {entry.kind}, not a function.lua entry")
-        self._host = self._host or HostRuntime(
-            self.registry, asyncio.get_running_loop(), self.client
-        )
-        return await asyncio.to_thread(self.programs().call, entry, list(args))
+        return await asyncio.to_thread(self._runtime().programs.call, entry, list(args))
 
     def worker_host(self, entry: Entry) -> WorkerHost:
         """What a `temporal.worker` entry serves (also used to replay histories offline)."""

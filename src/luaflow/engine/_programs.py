@@ -7,7 +7,6 @@ holding exactly the modules and libraries their entry lists.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,21 +15,22 @@ import lupa.lua54 as lupa_lua
 from luaflow.lua import (
     HOST_LIMITS,
     IO_MODULES,
-    WALL_CLOCK,
     LuaflowError,
     LuaLimits,
     LuaRuntimeError,
     LuaState,
-    ctx_module,
-    json_module,
-    time_module,
 )
-from luaflow.lua._crypto import crypto_module
 from luaflow.lua._errors import INTERNAL
 from luaflow.lua._runtime import ModuleLoader
-from luaflow.lua._uuid import OS_RANDOM, uuid_module
 from luaflow.registry import Entry, Registry, RegistryError
-from luaflow.workflow import Scheduler, WorkflowEnv, new_workflow_state
+from luaflow.workflow import (
+    HostEnv,
+    Scheduler,
+    WorkflowEnv,
+    new_host_state,
+    new_workflow_state,
+    run_host,
+)
 
 
 def meta_worker(entry: Entry, role: str) -> str | None:
@@ -96,7 +96,7 @@ def entry_function(state: LuaState, registry: Registry, entry: Entry) -> Any:
     )
 
 
-HostGlobals = Callable[[LuaState, "dict[str, Any] | None"], None]
+HostGlobals = Callable[[LuaState, HostEnv], None]
 
 
 class Programs:
@@ -151,31 +151,27 @@ class Programs:
         args: list[Any],
         context: dict[str, Any] | None = None,
         modules: Mapping[str, ModuleLoader] | None = None,
+        env: HostEnv | None = None,
     ) -> Any:
-        """Call a function entry as host code; its `nil, err` or raised error becomes a
-        LuaflowError (B7)."""
-        state = LuaState(limits=HOST_LIMITS)
-        host: dict[str, ModuleLoader] = {
-            "json": json_module,
-            "time": lambda s: time_module(s, WALL_CLOCK),
-            "uuid": lambda s: uuid_module(s, OS_RANDOM, time.time_ns),
-            "crypto": lambda s: crypto_module(s, OS_RANDOM),
-            "ctx": lambda s: ctx_module(s, context),
-            **(modules or {}),
-        }
+        """Run a function or process entry as host code on this thread until it returns; its
+        `nil, err` or raised error becomes a LuaflowError (B7). `env` presets the PID and
+        mailbox (a spawned process is addressable before it runs)."""
+        env = env or HostEnv()
+        env.context_values = dict(context or env.context_values)
+        host, loaders = new_host_state(env, HOST_LIMITS)
         try:
             if self.host_globals is not None:
-                self.host_globals(state, context)
-            state.install_require(self._loaders(entry, host), str(entry.id))
-            fn = entry_function(state, self.registry, entry)
-            results = state.call(fn, *[state.to_lua(a) for a in args])
-            value = results[0] if results else None
-            err = results[1] if len(results) > 1 else None
-            if value is None and err is not None:
-                raise state.error_from_lua(err)
-            return state.from_lua(value, "result")
+                self.host_globals(host.state, env)
+            host.state.install_require(
+                self._loaders(entry, {**loaders, **(modules or {})}), str(entry.id)
+            )
+            fn = entry_function(host.state, self.registry, entry)
+            outcome = run_host(host.scheduler, host.deliver_event, fn, args, env.mailbox)
         finally:
-            state.close()
+            host.scheduler.close()
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value
 
 
 def _missing(name: str, entry: Entry, available: Mapping[str, ModuleLoader]) -> ModuleLoader:

@@ -10,14 +10,17 @@ import asyncio
 import concurrent.futures
 import itertools
 import os
-import queue
 import socket
+import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from temporalio import activity
 from temporalio.client import (
     Client,
     Interceptor,
@@ -29,16 +32,19 @@ from temporalio.client import (
 )
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.converter import default as default_converter
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
-from luaflow.engine import task_queue_of, workflow_type
+from luaflow.engine import Programs, task_queue_of, workflow_type
+from luaflow.engine._programs import HostGlobals
 from luaflow.engine.temporal import ClientSettings, from_failure
 from luaflow.engine.temporal._headers import CONTEXT_HEADER, SENDER_HEADER
 from luaflow.engine.temporal._search import search_attribute_update
 from luaflow.lua import LuaflowError, LuaState, lua_result, lua_table, option_duration
 from luaflow.lua._errors import (
     ALREADY_EXISTS,
+    CANCELED,
     INTERNAL,
     INVALID,
     NOT_FOUND,
@@ -46,8 +52,17 @@ from luaflow.lua._errors import (
 )
 from luaflow.lua._modules import lua_source
 from luaflow.lua._values import decode_str
-from luaflow.registry import Registry
-from luaflow.workflow import workflow_id_of
+from luaflow.registry import Entry, Registry
+from luaflow.workflow import (
+    DELIVER_ACTIVITY,
+    HostEnv,
+    Mailbox,
+    Message,
+    host_pid,
+    node_of,
+    node_queue,
+    workflow_id_of,
+)
 
 _PROCESS_LUA = lua_source("process.lua", "luaflow.process")
 _T = TypeVar("_T")
@@ -144,31 +159,119 @@ def _retry(options: Mapping[str, Any]) -> RetryPolicy | None:
     return policy
 
 
+@dataclass(eq=False)
+class _Process:
+    """A running host process: where its messages go, and (spawned ones) how it ended."""
+
+    mailbox: Mailbox
+    done: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+
+
+#: How many delivered workflow messages a node remembers to drop activity retries (B5).
+_DELIVERED_MEMORY = 100_000
+
+
 class HostRuntime:
-    """Host Lua's way to Temporal: the app's registry and clients, on the app's event loop."""
+    """Host Lua's way to Temporal and to other host processes: the app's registry and clients,
+    on the app's event loop, and this node's running processes by PID."""
 
     def __init__(
         self,
         registry: Registry,
         loop: asyncio.AbstractEventLoop,
         client: Callable[[str], Awaitable[tuple[ClientSettings, Client]]],
+        programs: Callable[[HostGlobals], Programs],
     ) -> None:
         self.registry = registry
         self.loop = loop
         self._client = client
         self._counter = itertools.count(1)
-        self._node = f"{socket.gethostname()}.{os.getpid()}"
+        self.node = f"{socket.gethostname()}.{os.getpid()}"
+        self.programs = programs(self.install)
+        self._processes: dict[str, _Process] = {}
+        self._spawned: dict[str, _Process] = {}
+        self._delivered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
     def new_pid(self) -> str:
-        return f"{{luaflow@{self._node}|{next(self._counter)}}}"
+        return host_pid(self.node, next(self._counter))
 
     def _wait(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run a Temporal call on the app loop and wait (host Lua runs on other threads)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    def install(self, state: LuaState, pid: str, context: Mapping[str, Any] | None) -> None:
-        """The `process` global of a host Lua state."""
-        base_context = dict(context or {})
+    # -- host processes --------------------------------------------------------------------------
+
+    def spawn_process(
+        self,
+        entry: Entry,
+        args: list[Any],
+        context: dict[str, Any] | None = None,
+        messages: Sequence[Message] = (),
+    ) -> tuple[str, concurrent.futures.Future[Any]]:
+        """Start a `process.lua` (or function) entry on its own thread; its PID is addressable
+        at once and its startup messages are already in its mailbox."""
+        env = HostEnv(context_values=dict(context or {}), pid_value=self.new_pid())
+        process = _Process(env.mailbox)
+        self._spawned[env.pid_value] = process
+        for message in messages:
+            env.mailbox.message(message)
+
+        def run() -> None:
+            try:
+                process.done.set_result(self.programs.call(entry, args, env=env))
+            except BaseException as exc:
+                process.done.set_exception(exc)
+            finally:
+                self._spawned.pop(env.pid_value, None)
+
+        threading.Thread(target=run, name=env.pid_value, daemon=True).start()
+        return env.pid_value, process.done
+
+    async def stop(self, timeout: float) -> None:
+        """Ask every spawned process to stop (a `pid.cancel` event), kill what is left."""
+        running = list(self._spawned.values())
+        for process in running:
+            process.mailbox.event({"kind": "pid.cancel", "from": "", "reason": "shutdown"})
+        waits = [asyncio.wrap_future(p.done) for p in running]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=timeout)
+            for process in running:
+                if not process.done.done():
+                    process.mailbox.kill(LuaflowError("stopped: shutdown timeout", CANCELED))
+            if late:
+                await asyncio.wait(late, timeout=timeout)
+
+    @activity.defn(name=DELIVER_ACTIVITY)
+    async def deliver(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
+        """A workflow's message to a host process of this node. Temporal runs it at least once;
+        the (run, activity) key drops a retry of an already delivered message."""
+        info = activity.info()
+        key = (info.workflow_id or "", info.workflow_run_id or "", info.activity_id)
+        if key in self._delivered:
+            return True
+        process = self._processes.get(dest)
+        if process is None:
+            raise ApplicationError(f"process {dest} not found", type=NOT_FOUND, non_retryable=True)
+        process.mailbox.message(Message(topic, list(args), sender))
+        self._delivered[key] = None
+        if len(self._delivered) > _DELIVERED_MEMORY:
+            self._delivered.popitem(last=False)
+        return True
+
+    def node_worker(self, client: Client, tq_prefix: str) -> Worker:
+        """The worker of this node's queue: workflows reach its host processes through it."""
+        return Worker(
+            client, task_queue=tq_prefix + node_queue(self.node), activities=[self.deliver]
+        )
+
+    # -- the process global ----------------------------------------------------------------------
+
+    def install(self, state: LuaState, env: HostEnv) -> None:
+        """The host `process` functions of a host Lua state, over the workflow ones (inbox,
+        listen, events come from its scheduler)."""
+        env.pid_value = pid = env.pid_value or self.new_pid()
+        self._processes[pid] = self._spawned.get(pid) or _Process(env.mailbox)
+        base_context = dict(env.context_values)
 
         def start(wait: bool, target: Any, host: Any, options: Any, ctx: Any, name: Any,
                   messages: Any, *args: Any) -> tuple[Any, Any]:  # fmt: skip
@@ -177,11 +280,15 @@ class HostRuntime:
                 opts = state.from_lua(options, "options") or {}
                 extra = state.from_lua(ctx, "context") or {}
                 queued = state.from_lua(messages, "messages") or []
+                context = {**base_context, **(extra if isinstance(extra, dict) else {})}
+                host_entry = self.registry.find(_text(host or b""))
+                if host_entry is not None and host_entry.kind == "process.host":
+                    return self._start_process(bool(wait), _text(target or b""), values,
+                                               context, queued, pid)  # fmt: skip
                 return self._wait(
                     self._start(
                         bool(wait), _text(target or b""), _text(host or b""),
-                        opts if isinstance(opts, dict) else {},
-                        {**base_context, **(extra if isinstance(extra, dict) else {})},
+                        opts if isinstance(opts, dict) else {}, context,
                         _text(name) if name is not None else None, queued, values, pid,
                     )
                 )  # fmt: skip
@@ -190,18 +297,16 @@ class HostRuntime:
 
         def send(dest: Any, topic: Any, *args: Any) -> tuple[Any, Any]:
             values = [state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
-            return lua_result(
-                state, lambda: self._wait(self._send(_text(dest), _text(topic), values, pid))
-            )
+            return lua_result(state, lambda: self._send(_text(dest), _text(topic), values, pid))
 
         def terminate(dest: Any) -> tuple[Any, Any]:
-            return lua_result(state, lambda: self._wait(self._stop(_text(dest), None)))
+            return lua_result(state, lambda: self._stop(_text(dest), None, pid))
 
         def cancel(dest: Any, reason: Any = None) -> tuple[Any, Any]:
             why = _text(reason) if reason is not None else "canceled"
-            return lua_result(state, lambda: self._wait(self._stop(_text(dest), why)))
+            return lua_result(state, lambda: self._stop(_text(dest), why, pid))
 
-        watch = _Watches(self, pid)
+        watch = _Watches(self, env.mailbox)
 
         def watch_pid(dest: Any, how: Any) -> tuple[Any, Any]:
             return lua_result(state, lambda: watch.start(_text(dest), _text(how)))
@@ -209,30 +314,69 @@ class HostRuntime:
         def unwatch_pid(dest: Any, how: Any) -> tuple[Any, Any]:
             return lua_result(state, lambda: watch.stop(_text(dest), _text(how)))
 
-        def receive() -> tuple[Any, Any]:
-            return lua_result(state, watch.receive)
-
         def set_trap(value: Any) -> None:
             watch.trap_links = bool(value)
+
+        def closed() -> None:
+            watch.close()
+            self._processes.pop(pid, None)
 
         bridge = lua_table(
             state,
             {
-                "pid": lambda: pid.encode(),
                 "start": start,
                 "send": send,
                 "terminate": terminate,
                 "cancel": cancel,
                 "watch": watch_pid,
                 "unwatch": unwatch_pid,
-                "receive": receive,
                 "set_trap_links": set_trap,
             },
         )
         try:
             state.call(state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge)
         finally:
-            state.on_close(watch.close)
+            state.on_close(closed)
+
+    def _start_process(
+        self,
+        wait: bool,
+        target: str,
+        args: list[Any],
+        context: dict[str, Any],
+        messages: list[Any],
+        sender: str,
+    ) -> Any:
+        """`process.spawn(entry, <process.host>, ...)`: a host process on this node."""
+        entry = self.registry.find(target)
+        if entry is None or entry.kind not in ("process.lua", "function.lua"):
+            raise LuaflowError(f"{target!r} is not a process.lua entry", NOT_FOUND, False)
+        startup = [Message(str(m["topic"]), list(m["args"] or []), sender) for m in messages]
+        pid, done = self.spawn_process(entry, args, context, startup)
+        return done.result() if wait else pid
+
+    def _local(self, dest: str) -> _Process:
+        process = self._processes.get(dest) or self._spawned.get(dest)
+        if process is None:
+            where = "" if node_of(dest) == self.node else " (it lives in another luaflow process)"
+            raise LuaflowError(f"process {dest} not found{where}", NOT_FOUND, False)
+        return process
+
+    def _send(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
+        if node_of(dest) is None:
+            return self._wait(self._signal(dest, topic, args, sender))
+        self._local(dest).mailbox.message(Message(topic, args, sender))
+        return True
+
+    def _stop(self, dest: str, reason: str | None, sender: str) -> bool:
+        if node_of(dest) is None:
+            return self._wait(self._stop_workflow(dest, reason))
+        mailbox = self._local(dest).mailbox
+        if reason is None:
+            mailbox.kill(LuaflowError(f"terminated by {sender}", CANCELED, False))
+        else:
+            mailbox.event({"kind": "pid.cancel", "from": sender, "reason": reason})
+        return True
 
     # -- Temporal side (on the loop) -------------------------------------------------------------
 
@@ -325,7 +469,7 @@ class HostRuntime:
             client_id = str(clients[0].id)
         return (await self._client(client_id))[1]
 
-    async def _send(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
+    async def _signal(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
         client = await self.any_client(dest)
         token = _outgoing_sender.set(sender)
         try:
@@ -336,7 +480,7 @@ class HostRuntime:
             _outgoing_sender.reset(token)
         return True
 
-    async def _stop(self, dest: str, reason: str | None) -> bool:
+    async def _stop_workflow(self, dest: str, reason: str | None) -> bool:
         handle = (await self.any_client(dest)).get_workflow_handle(workflow_id_of(dest))
         try:
             if reason is None:
@@ -350,12 +494,12 @@ class HostRuntime:
 
 class _Watches:
     """`process.monitor`/`link` of one host process (B6): a watcher per PID on the app loop
-    puts `pid.exit` / `pid.link.down` events into this process's event queue."""
+    puts `pid.exit` / `pid.link.down` events into the process's mailbox; an untrapped link
+    failure kills the process."""
 
-    def __init__(self, runtime: HostRuntime, pid: str) -> None:
+    def __init__(self, runtime: HostRuntime, mailbox: Mailbox) -> None:
         self.runtime = runtime
-        self.pid = pid
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.mailbox = mailbox
         self.watchers: dict[tuple[str, str], concurrent.futures.Future[None]] = {}
         self.trap_links = False
 
@@ -372,39 +516,38 @@ class _Watches:
             watcher.cancel()
         return True
 
-    def receive(self) -> dict[str, Any]:
-        """The next event; blocks this host process (its own thread) until one arrives."""
-        event = self.events.get()
-        if event["kind"] == "pid.link.down" and not self.trap_links:
-            error = event["result"]["error"]
-            raise LuaflowError(
-                f"linked process {event['from']} failed: {error.text()}",
-                error.kind,
-                False,
-            )
-        return event
-
     def close(self) -> None:
         for dest, how in list(self.watchers):
             self.stop(dest, how)
 
-    async def _watch(self, dest: str, linked: bool) -> None:
+    async def _outcome(self, dest: str) -> Any:
+        if node_of(dest) is not None:
+            return await asyncio.wrap_future(self.runtime._local(dest).done)
         handle = (await self.runtime.any_client(dest)).get_workflow_handle(workflow_id_of(dest))
         try:
-            value = await handle.result()
-            result: dict[str, Any] = {"value": value, "error": None}
+            return await handle.result()
         except WorkflowFailureError as exc:
             error = from_failure(exc.cause) if exc.cause is not None else None
-            result = {"value": None, "error": error or LuaflowError("failed", INTERNAL)}
+            raise error or LuaflowError("failed", INTERNAL) from None
         except RPCError as exc:
-            result = {"value": None, "error": _rpc_error(exc, dest)}
+            raise _rpc_error(exc, dest) from None
+
+    async def _watch(self, dest: str, linked: bool) -> None:
+        try:
+            result: dict[str, Any] = {"value": await self._outcome(dest), "error": None}
+        except LuaflowError as err:
+            result = {"value": None, "error": err}
         self.watchers.pop((dest, "link" if linked else "monitor"), None)
-        if linked:
-            if result["error"] is None:
-                return  # a link only reports abnormal exits
-            self.events.put({"kind": "pid.link.down", "from": dest, "result": result})
-        else:
-            self.events.put({"kind": "pid.exit", "from": dest, "result": result})
+        if not linked:
+            self.mailbox.event({"kind": "pid.exit", "from": dest, "result": result})
+        elif result["error"] is not None:  # a link only reports abnormal exits
+            if self.trap_links:
+                self.mailbox.event({"kind": "pid.link.down", "from": dest, "result": result})
+            else:
+                error = result["error"]
+                self.mailbox.kill(
+                    LuaflowError(f"linked process {dest} failed: {error.text()}", error.kind)
+                )
 
 
 def _rpc_error(exc: RPCError, dest: str = "") -> LuaflowError:

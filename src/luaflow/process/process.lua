@@ -1,14 +1,8 @@
--- The `process` global for host code (functions, activities, HTTP handlers, CLI calls):
--- starting and talking to workflows through Temporal (SPEC 2.4, B6). The host argument of the
--- spawn family is a temporal.worker entry id.
+-- The `process` global of host code (functions, processes, activities, HTTP handlers, CLI
+-- calls), over the workflow one (pid, inbox, listen, events): starting and talking to workflows
+-- through Temporal (SPEC 2.4, B6) and to host processes of this node. The host argument of the
+-- spawn family is a temporal.worker entry id, or a process.host entry id for a host process.
 local bridge = ...
-
-process = process or {}
-process.event = { CANCEL = "pid.cancel", EXIT = "pid.exit", LINK_DOWN = "pid.link.down",
-                  OUTDATED = "pid.outdated" }
-
-function process.pid() return bridge.pid() end
-function process.id() return bridge.pid() end
 
 local Spawner = { __name = "spawner" }
 Spawner.__index = Spawner
@@ -92,17 +86,7 @@ function process.send(dest, topic, ...)
     return bridge.send(dest, topic, ...)
 end
 
--- Watching workflows (B6): events arrive on process.events(); receive() blocks this process.
-local Events = { __name = "events" }
-Events.__index = Events
-function Events:receive()
-    local ev, err = bridge.receive()
-    if ev == nil then error(err, 2) end
-    return ev, true
-end
-local events = setmetatable({}, Events)
-function process.events() return events end
-
+-- Watching workflows and processes (B6): events arrive on process.events().
 function process.monitor(dest) return bridge.watch(dest, "monitor") end
 function process.unmonitor(dest) return bridge.unwatch(dest, "monitor") end
 function process.link(dest) return bridge.watch(dest, "link") end

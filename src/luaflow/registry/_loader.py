@@ -203,8 +203,11 @@ class _Loader:
                 raise entry.error(
                     f"must be a duration like '10s', got {value!r}", f"lifecycle.{key}"
                 )
+        restart = raw.get("restart")
+        if restart is not None and not isinstance(restart, dict):
+            raise entry.error("must be a mapping", "lifecycle.restart")
         return Lifecycle(
-            auto_start, tuple(deps), timeouts["start_timeout"], timeouts["stop_timeout"]
+            auto_start, tuple(deps), timeouts["start_timeout"], timeouts["stop_timeout"], restart
         )
 
     def _ref(self, entry: Entry, value: Any, field: str) -> EntryId:

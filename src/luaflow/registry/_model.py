@@ -113,6 +113,8 @@ class Lifecycle:
     depends_on: tuple[EntryId, ...] = ()
     start_timeout: str = "10s"
     stop_timeout: str = "10s"
+    #: The raw `restart` block of a service (checked by the app, which knows durations).
+    restart: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

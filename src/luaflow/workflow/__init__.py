@@ -3,6 +3,7 @@
 from luaflow.workflow._commands import (
     CANCEL_TOPIC,
     DEFAULT_START_TO_CLOSE,
+    DELIVER_ACTIVITY,
     UPDATE_ADDRESS,
     ActivityOptions,
     CancelActivity,
@@ -17,20 +18,26 @@ from luaflow.workflow._commands import (
     SignalExternal,
     StartChild,
     StartTimer,
+    host_pid,
+    node_of,
+    node_queue,
     parse_activity_options,
 )
 from luaflow.workflow._modules import (
     WorkflowModules,
     check_target,
+    new_host_state,
     new_workflow_state,
     resolve_version,
     workflow_id_of,
 )
+from luaflow.workflow._realtime import HostEnv, Mailbox, run_host
 from luaflow.workflow._scheduler import Outcome, Scheduler, WorkflowEnv, WorkflowTaskError
 
 __all__ = [
     "CANCEL_TOPIC",
     "DEFAULT_START_TO_CLOSE",
+    "DELIVER_ACTIVITY",
     "UPDATE_ADDRESS",
     "ActivityOptions",
     "CancelActivity",
@@ -38,6 +45,8 @@ __all__ = [
     "Command",
     "ContinueAsNew",
     "Event",
+    "HostEnv",
+    "Mailbox",
     "Message",
     "Outcome",
     "ReplyUpdate",
@@ -51,8 +60,13 @@ __all__ = [
     "WorkflowModules",
     "WorkflowTaskError",
     "check_target",
+    "host_pid",
+    "new_host_state",
     "new_workflow_state",
+    "node_of",
+    "node_queue",
     "parse_activity_options",
     "resolve_version",
+    "run_host",
     "workflow_id_of",
 ]

@@ -119,6 +119,28 @@ class SignalExternal(Command):
 #: Topic of the message that tells the scheduler its workflow was asked to cancel (R5).
 CANCEL_TOPIC = "@cancel"
 
+#: Host PIDs are `{luaflow@<node>|<n>}`; a node is one luaflow process (host name, OS pid).
+_HOST_PID_PREFIX = "{luaflow@"
+#: The activity that puts a workflow's message into a host process's mailbox. It runs on the
+#: node's own task queue, so only the luaflow process owning the PID can execute it.
+DELIVER_ACTIVITY = "luaflow.deliver"
+
+
+def host_pid(node: str, number: int) -> str:
+    return f"{_HOST_PID_PREFIX}{node}|{number}}}"
+
+
+def node_of(pid: str) -> str | None:
+    """The node of a host PID, None for anything else (workflow PIDs, bare ids)."""
+    if pid.startswith(_HOST_PID_PREFIX) and pid.endswith("}") and "|" in pid:
+        return pid[len(_HOST_PID_PREFIX) : pid.index("|")]
+    return None
+
+
+def node_queue(node: str) -> str:
+    """The task queue a node's delivery worker polls (the client's tq_prefix goes in front)."""
+    return f"luaflow.node.{node}"
+
 
 @dataclass(frozen=True)
 class Message:

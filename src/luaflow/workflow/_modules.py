@@ -19,7 +19,7 @@ from luaflow.lua import (
     time_module,
 )
 from luaflow.lua._crypto import crypto_module
-from luaflow.lua._errors import INVALID
+from luaflow.lua._errors import INVALID, NOT_FOUND, TIMEOUT
 from luaflow.lua._modules import lua_source
 from luaflow.lua._runtime import ModuleLoader
 from luaflow.lua._uuid import uuid_module
@@ -27,6 +27,7 @@ from luaflow.lua._values import decode_str
 from luaflow.workflow._channels import UNBOUNDED, Channel
 from luaflow.workflow._commands import (
     CANCEL_TOPIC,
+    DELIVER_ACTIVITY,
     UPDATE_ADDRESS,
     ActivityOptions,
     CancelActivity,
@@ -36,10 +37,13 @@ from luaflow.workflow._commands import (
     Event,
     Message,
     ReplyUpdate,
+    RetryPolicy,
     ScheduleActivity,
     SignalExternal,
     StartChild,
     StartTimer,
+    node_of,
+    node_queue,
     parse_activity_options,
 )
 from luaflow.workflow._scheduler import Scheduler, WorkflowEnv, WorkflowTaskError
@@ -425,7 +429,7 @@ class WorkflowModules:
             error = event.error
             result = {"value": event.value if error is None else None, "error": error}
             exit_event = {"kind": "pid.exit", "from": child.get("pid", ""), "result": result}
-            self._deliver_event(self.state.to_lua(exit_event))
+            self.deliver_event(self.state.to_lua(exit_event))
 
         def started(event: Event) -> tuple[Any, Any]:
             if event.error is not None:
@@ -462,12 +466,19 @@ class WorkflowModules:
             ContinueAsNew(site=_text(site), workflow_type=wtype, args=values)
         )
 
+    def _delivered(self, event: Event) -> tuple[Any, Any]:
+        error = event.error
+        if error is not None and error.kind == TIMEOUT:  # no node polls the queue: it is gone
+            error = LuaflowError(f"process not reachable: {error.message}", NOT_FOUND, False)
+        return self._ok(Event(event.command_id, event.value, error))
+
     def _ok(self, event: Event) -> tuple[Any, Any]:
         if event.error is not None:
             return None, self.state.error_to_lua(event.error)
         return True, None
 
-    def _deliver_event(self, event: Any) -> None:
+    def deliver_event(self, event: Any) -> None:
+        """Put a process event (a Lua table) on `process.events()`."""
         channels = self.scheduler.channels
         self._events = self._events or channels.new(UNBOUNDED, internal=True)
         channels.deliver(self._events, event)
@@ -518,8 +529,14 @@ class WorkflowModules:
                 values = [state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
                 target = _text(dest)
                 command: Command
+                node = node_of(target)
                 if target.startswith(UPDATE_ADDRESS):
                     command = ReplyUpdate(_text(site), target, _text(topic), values)
+                elif node is not None:
+                    return self.scheduler.issue(
+                        _delivery(_text(site), node, target, _text(topic), values, self.env.pid()),
+                        self._delivered,
+                    )
                 else:
                     command = SignalExternal(
                         _text(site), workflow_id_of(target), _text(topic), values
@@ -554,7 +571,7 @@ class WorkflowModules:
         """Deliver a message: its topic's listener, else the inbox, else keep it (B5)."""
         channels, state = self.scheduler.channels, self.state
         if msg.topic == CANCEL_TOPIC:
-            self._deliver_event(
+            self.deliver_event(
                 state.to_lua({"kind": "pid.cancel", "from": "", "reason": "cancel requested"})
             )
             return
@@ -575,14 +592,56 @@ class WorkflowModules:
         channels.deliver(target, message)
 
 
-def new_workflow_state(
-    env: WorkflowEnv, limits: LuaLimits | None = None
-) -> tuple[LuaState, Scheduler, dict[str, ModuleLoader]]:
-    """A fresh state for one workflow run: workflow time for os/time, quiet print on replay,
-    deterministic math.random, and the workflow globals and modules bound to its scheduler."""
+def _new_state(env: WorkflowEnv, limits: LuaLimits | None) -> WorkflowModules:
     state = LuaState(limits=limits, clock=lambda: env.now_ns() / 1e9, printer=env.print)
     scheduler = Scheduler(state)
     modules = WorkflowModules(state, scheduler, env)
     scheduler.on_close(modules.close)
     modules.install_globals()
-    return state, scheduler, modules.loaders()
+    return modules
+
+
+#: How long a message to a host process waits for its node to pick it up before it counts as
+#: undeliverable (the node is gone, and with it the process).
+_DELIVERY_TIMEOUT = timedelta(seconds=10)
+
+
+def _delivery(
+    site: str, node: str, dest: str, topic: str, values: list[Any], sender: str
+) -> ScheduleActivity:
+    """`process.send` to a host PID: an activity on the node's queue. Its completion is in the
+    history, so a replay does not deliver the message again (B5)."""
+    return ScheduleActivity(
+        site=site,
+        activity_type=DELIVER_ACTIVITY,
+        args=[dest, topic, values, sender],
+        options=ActivityOptions(
+            start_to_close_timeout=_DELIVERY_TIMEOUT,
+            schedule_to_start_timeout=_DELIVERY_TIMEOUT,
+            task_queue=node_queue(node),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        ),
+    )
+
+
+def new_workflow_state(
+    env: WorkflowEnv, limits: LuaLimits | None = None
+) -> tuple[LuaState, Scheduler, dict[str, ModuleLoader]]:
+    """A fresh state for one workflow run: workflow time for os/time, quiet print on replay,
+    deterministic math.random, and the workflow globals and modules bound to its scheduler."""
+    modules = _new_state(env, limits)
+    return modules.state, modules.scheduler, modules.loaders()
+
+
+#: Modules that only make sense inside a workflow (they issue durable commands).
+_WORKFLOW_ONLY = ("funcs", "workflow")
+
+
+def new_host_state(
+    env: WorkflowEnv, limits: LuaLimits | None = None
+) -> tuple[WorkflowModules, dict[str, ModuleLoader]]:
+    """A fresh state for host code (see run_host): the workflow globals, and the modules that
+    need no durable commands, answered by `env` in real time."""
+    modules = _new_state(env, limits)
+    loaders = {k: v for k, v in modules.loaders().items() if k not in _WORKFLOW_ONLY}
+    return modules, loaders
