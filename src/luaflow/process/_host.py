@@ -218,28 +218,32 @@ class HostRuntime:
 
         def run() -> None:
             try:
-                process.done.set_result(self.programs.call(entry, args, env=env))
+                value = self.programs.call(entry, args, env=env)
             except BaseException as exc:
+                self._spawned.pop(env.pid_value, None)  # gone before anyone hears it exited
                 process.done.set_exception(exc)
-            finally:
+            else:
                 self._spawned.pop(env.pid_value, None)
+                process.done.set_result(value)
 
         threading.Thread(target=run, name=env.pid_value, daemon=True).start()
         return env.pid_value, process.done
 
     async def stop(self, timeout: float) -> None:
-        """Ask every spawned process to stop (a `pid.cancel` event), kill what is left."""
-        running = list(self._spawned.values())
+        """Ask every running host process and call to stop (a `pid.cancel` event), wait up to
+        `timeout`, then kill what is left: nothing outlives the app."""
+        running = list(
+            {id(p): p for p in [*self._spawned.values(), *self._processes.values()]}.values()
+        )
         for process in running:
             process.mailbox.event({"kind": "pid.cancel", "from": "", "reason": "shutdown"})
-        waits = [asyncio.wrap_future(p.done) for p in running]
-        if waits:
-            _, late = await asyncio.wait(waits, timeout=timeout)
-            for process in running:
-                if not process.done.done():
+        deadline = self.loop.time() + timeout
+        while any(p in self._processes.values() or p in self._spawned.values() for p in running):
+            if self.loop.time() > deadline:
+                for process in running:
                     process.mailbox.kill(LuaflowError("stopped: shutdown timeout", CANCELED))
-            if late:
-                await asyncio.wait(late, timeout=timeout)
+                return
+            await asyncio.sleep(0.05)
 
     @activity.defn(name=DELIVER_ACTIVITY)
     async def deliver(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
@@ -249,9 +253,10 @@ class HostRuntime:
         key = (info.workflow_id or "", info.workflow_run_id or "", info.activity_id)
         if key in self._delivered:
             return True
-        process = self._processes.get(dest)
-        if process is None:
-            raise ApplicationError(f"process {dest} not found", type=NOT_FOUND, non_retryable=True)
+        try:
+            process = self._local(dest)
+        except LuaflowError as err:
+            raise ApplicationError(err.message, type=err.kind, non_retryable=True) from None
         process.mailbox.message(Message(topic, list(args), sender))
         self._delivered[key] = None
         if len(self._delivered) > _DELIVERED_MEMORY:
