@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -17,8 +19,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from luaflow.engine.temporal import DevServer
-from tests._process import spawn
+from tests._process import Output, spawn
+from tests.conftest import ROOT
 from tests.conftest import load_app as _load
+
+SERVICES_APP = ROOT / "tests" / "apps" / "services"
 
 pytestmark = pytest.mark.server
 
@@ -117,3 +122,33 @@ async def test_workflow_to_host_message_once_across_worker_kill(
         {"topic": "step", "data": 2, "from_workflow": True},
     ]
     assert await _delivered(client, workflow_id) == 2
+
+
+def test_process_services_under_luaflow_run(tmp_path: Path, dev_server: DevServer) -> None:
+    """`luaflow run` starts auto-start process.service entries: one talks to a workflow and is
+    cancelled at shutdown, one fails and is restarted until `max_attempts`."""
+    app_dir = tmp_path / "services"
+    shutil.copytree(SERVICES_APP, app_dir)
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_server.address,
+        "TASK_QUEUE": f"q-{uuid.uuid4().hex}",
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "luaflow", "run", str(app_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    out = Output(proc)
+    try:
+        out.wait_for("greeter got hello back", 60)
+        out.wait_for("service app:flaky_service: giving up after 2 failure(s)", 30)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    assert proc.returncode == 0, out.text
+    assert "service app:greeter_service is running: app:greeter as {luaflow@" in out.text
+    assert out.text.count("service app:flaky_service failed: ") == 2
+    assert "boom" in out.text
+    assert "greeter stopping: pid.cancel shutdown" in out.text

@@ -136,24 +136,28 @@ class App:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self, *, workers: bool = True, http: bool = False) -> None:
+    async def start(
+        self, *, workers: bool = True, http: bool = False, services: bool = False
+    ) -> None:
         """Start auto-start entries in dependency order (clients before their workers); HTTP
-        services only with `http` (`luaflow run`)."""
+        services and `process.service` entries only when asked (`luaflow run`)."""
         self._runtime()
-        services = []
+        last = []
         for entry in self.registry.start_order():
             if entry.kind == "temporal.client":
                 await self.client(str(entry.id))
             elif entry.kind == "temporal.worker" and workers:
                 await self._start_worker(entry)
-            elif entry.kind == "process.service" and workers:
-                self._services.append(
-                    asyncio.create_task(self._supervise(entry), name=f"service {entry.id}")
-                )
-            elif entry.kind == "http.service" and http:
-                services.append(entry)
-        for entry in services:  # last: requests may start workflows right away
-            await self._start_http(entry)
+            elif (entry.kind == "process.service" and services) or (
+                entry.kind == "http.service" and http
+            ):
+                last.append(entry)
+        for entry in last:  # they may start workflows right away
+            if entry.kind == "http.service":
+                await self._start_http(entry)
+            else:
+                task = asyncio.create_task(self._supervise(entry), name=f"service {entry.id}")
+                self._services.append(task)
 
     def _runtime(self) -> HostRuntime:
         if self._host is None:

@@ -96,7 +96,7 @@ def run(app_dir: str) -> None:
     """Run an app (clients, workers, embedded server) until Ctrl-C."""
 
     async def body(app: App) -> int:
-        await app.start(http=True)
+        await app.start(http=True, services=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -226,6 +226,7 @@ class HostRuntime:
                 self._spawned.pop(env.pid_value, None)
                 process.done.set_result(value)
 
+        process.done.set_running_or_notify_cancel()  # watchers that stop cannot cancel it
         threading.Thread(target=run, name=env.pid_value, daemon=True).start()
         return env.pid_value, process.done
 
