@@ -32,6 +32,7 @@ async def test_host_processes_talk_to_each_other(signals_app: Path, dev_server: 
     async with _load(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
         await app.start()
         result = await asyncio.wait_for(app.call("app:host_local"), 60)
+    assert "error" not in result["exit"], result["exit"]["error"]
     by = result["exit"]["value"].pop("by")
     assert by.startswith("{luaflow@")
     assert result == {

@@ -167,6 +167,8 @@ class _Process:
     done: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
 
 
+_RUNTIMES = itertools.count(1)
+
 #: How many delivered workflow messages a node remembers to drop activity retries (B5).
 _DELIVERED_MEMORY = 100_000
 
@@ -186,7 +188,9 @@ class HostRuntime:
         self.loop = loop
         self._client = client
         self._counter = itertools.count(1)
-        self.node = f"{socket.gethostname()}.{os.getpid()}"
+        number = next(_RUNTIMES)  # apps sharing one OS process are separate nodes
+        suffix = f".{number}" if number > 1 else ""
+        self.node = f"{socket.gethostname()}.{os.getpid()}{suffix}"
         self.programs = programs(self.install)
         self._processes: dict[str, _Process] = {}
         self._spawned: dict[str, _Process] = {}
@@ -361,8 +365,11 @@ class HostRuntime:
         pid, done = self.spawn_process(entry, args, context, startup)
         return done.result() if wait else pid
 
+    def _find(self, dest: str) -> _Process | None:
+        return self._processes.get(dest) or self._spawned.get(dest)
+
     def _local(self, dest: str) -> _Process:
-        process = self._processes.get(dest) or self._spawned.get(dest)
+        process = self._find(dest)
         if process is None:
             where = "" if node_of(dest) == self.node else " (it lives in another luaflow process)"
             raise LuaflowError(f"process {dest} not found{where}", NOT_FOUND, False)
@@ -511,8 +518,11 @@ class _Watches:
 
     def start(self, dest: str, how: str) -> bool:
         if (dest, how) not in self.watchers:
+            # A host process is looked up now: by the time the loop runs the watcher it may
+            # already have exited.
+            process = self.runtime._find(dest) if node_of(dest) is not None else None
             self.watchers[dest, how] = asyncio.run_coroutine_threadsafe(
-                self._watch(dest, how == "link"), self.runtime.loop
+                self._watch(dest, how == "link", process), self.runtime.loop
             )
         return True
 
@@ -526,9 +536,11 @@ class _Watches:
         for dest, how in list(self.watchers):
             self.stop(dest, how)
 
-    async def _outcome(self, dest: str) -> Any:
+    async def _outcome(self, dest: str, process: _Process | None) -> Any:
         if node_of(dest) is not None:
-            return await asyncio.wrap_future(self.runtime._local(dest).done)
+            if process is None:
+                raise LuaflowError(f"process {dest} not found", NOT_FOUND, False)
+            return await asyncio.wrap_future(process.done)
         handle = (await self.runtime.any_client(dest)).get_workflow_handle(workflow_id_of(dest))
         try:
             return await handle.result()
@@ -538,9 +550,9 @@ class _Watches:
         except RPCError as exc:
             raise _rpc_error(exc, dest) from None
 
-    async def _watch(self, dest: str, linked: bool) -> None:
+    async def _watch(self, dest: str, linked: bool, process: _Process | None) -> None:
         try:
-            result: dict[str, Any] = {"value": await self._outcome(dest), "error": None}
+            result: dict[str, Any] = {"value": await self._outcome(dest, process), "error": None}
         except LuaflowError as err:
             result = {"value": None, "error": err}
         self.watchers.pop((dest, "link" if linked else "monitor"), None)

@@ -34,7 +34,8 @@ local function local_processes()
     return {
         reply = reply:payload():data(), reply_from = reply:from() == echo_pid,
         exit = {same = exited.from == echo_pid, value = exited.result.value,
-                by_me = exited.result.value.by == process.pid()},
+                error = exited.result.error and tostring(exited.result.error),
+                by_me = (exited.result.value or {}).by == process.pid()},
         terminated = {same = killed.from == stuck, kind = killed.result.error:kind()},
         late = {ok = ok, kind = err and err:kind()},
     }
