@@ -213,8 +213,8 @@ class App:
         for route in service.routes:
             self.report(f"  {route}")
 
-    def _handle_http(self, entry: Entry, modules: Mapping[str, Any]) -> Any:
-        return self.programs().call(entry, [], None, modules)
+    async def _handle_http(self, entry: Entry, modules: Mapping[str, Any]) -> Any:
+        return await self._runtime().run(entry, [], modules)
 
     async def stop(self) -> None:
         """Stop HTTP services, then workers (reverse order), then the embedded server. Safe to
@@ -228,6 +228,7 @@ class App:
         self._services.clear()
         if self._host is not None:
             await self._host.stop(STOP_TIMEOUT)
+            self._host = None
         for node in self._nodes.values():
             await node.worker.shutdown()
             await asyncio.gather(node.task, return_exceptions=True)
@@ -298,7 +299,7 @@ class App:
         entry = self.registry.get(entry_id)
         if entry.kind != "function.lua":
             raise RegistryError(f"{entry.id} is a {entry.kind}, not a function.lua entry")
-        return await asyncio.to_thread(self._runtime().programs.call, entry, list(args))
+        return await self._runtime().run(entry, list(args))
 
     def worker_host(self, entry: Entry) -> WorkerHost:
         """What a `temporal.worker` entry serves (also used to replay histories offline)."""

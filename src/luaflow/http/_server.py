@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +29,8 @@ _HTTP_LUA = lua_source("http.lua", "luaflow.http")
 #: Largest request body read for a handler unless the service sets `max_body` (bytes).
 DEFAULT_MAX_BODY = 120 * 1024 * 1024
 
-#: Runs a handler entry with extra modules: `call(entry, modules)` (blocking, on a thread).
-HandlerCall = Callable[[Entry, Mapping[str, ModuleLoader]], Any]
+#: Runs a handler entry as host code (off the event loop) with the given extra modules.
+HandlerCall = Callable[[Entry, Mapping[str, ModuleLoader]], Awaitable[Any]]
 
 
 @dataclass
@@ -157,7 +157,7 @@ class HttpService:
                 "remote": f"{request.client.host}:{request.client.port}" if request.client else "",
             }
             try:
-                await asyncio.to_thread(self.call, handler, {"http": http_module(data, sink)})
+                await self.call(handler, {"http": http_module(data, sink)})
             except LuaflowError as err:
                 return _error(500, err.kind or "Internal", err.text())
             return sink.response()

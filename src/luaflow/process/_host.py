@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 import os
 import socket
@@ -51,6 +52,7 @@ from luaflow.lua._errors import (
     UNAVAILABLE,
 )
 from luaflow.lua._modules import lua_source
+from luaflow.lua._runtime import ModuleLoader
 from luaflow.lua._values import decode_str
 from luaflow.registry import Entry, Registry
 from luaflow.workflow import (
@@ -168,6 +170,8 @@ class _Process:
 
 
 _RUNTIMES = itertools.count(1)
+#: Host calls (HTTP handlers, `luaflow call`) running at once; more wait for a thread.
+HOST_THREADS = 64
 
 #: How many delivered workflow messages a node remembers to drop activity retries (B5).
 _DELIVERED_MEMORY = 100_000
@@ -195,6 +199,17 @@ class HostRuntime:
         self._processes: dict[str, _Process] = {}
         self._spawned: dict[str, _Process] = {}
         self._delivered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            HOST_THREADS, thread_name_prefix="luaflow-host"
+        )
+
+    async def run(
+        self, entry: Entry, args: list[Any], modules: Mapping[str, ModuleLoader] | None = None
+    ) -> Any:
+        """Run a host call (HTTP handler, `luaflow call`) on the host threads: they block on
+        Temporal, so they get a pool of their own rather than the loop's few default threads."""
+        call = functools.partial(self.programs.call, entry, args, None, modules)
+        return await self.loop.run_in_executor(self._threads, call)
 
     def new_pid(self) -> str:
         return host_pid(self.node, next(self._counter))
@@ -247,8 +262,9 @@ class HostRuntime:
             if self.loop.time() > deadline:
                 for process in running:
                     process.mailbox.kill(LuaflowError("stopped: shutdown timeout", CANCELED))
-                return
+                break
             await asyncio.sleep(0.05)
+        self._threads.shutdown(wait=False)
 
     @activity.defn(name=DELIVER_ACTIVITY)
     async def deliver(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
