@@ -171,7 +171,7 @@ class _Process:
 
 _RUNTIMES = itertools.count(1)
 #: Host calls (HTTP handlers, `luaflow call`) running at once; more wait for a thread.
-HOST_THREADS = 64
+HOST_THREADS = 16
 
 #: How many delivered workflow messages a node remembers to drop activity retries (B5).
 _DELIVERED_MEMORY = 100_000
