@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+
+def luaflow_run(app: Path, address: str, queue: str) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of a `luaflow run` of a test app on the session's server
+    and its own task queue (`TASK_QUEUE`)."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": address, "TASK_QUEUE": queue, "PYTHONUNBUFFERED": "1"}
+    return [sys.executable, "-m", "luaflow", "run", str(app)], env
 
 
 def spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:

@@ -18,7 +18,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from luaflow.engine.temporal import DevServer
 from luaflow.engine.temporal._devserver import find_temporal_binary
 from luaflow.engine.temporal._replay import fetch_history, replay_histories
-from tests._process import Output, spawn
+from tests._process import Output, luaflow_run, spawn
 from tests.conftest import load_app as _load
 
 pytestmark = pytest.mark.server
@@ -80,13 +80,7 @@ async def test_kill9_while_waiting_in_select(signals_app: Path, dev_server: DevS
     """The worker dies while the workflow waits on a signal and a timer; after a restart the
     signal arrives and the workflow completes; the activity that had completed never reruns."""
     queue = f"q-{uuid.uuid4().hex}"
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_server.address,
-        "TASK_QUEUE": queue,
-        "PYTHONUNBUFFERED": "1",
-    }
-    cmd = [sys.executable, "-m", "luaflow", "run", str(signals_app)]
+    cmd, env = luaflow_run(signals_app, dev_server.address, queue)
     first = spawn(cmd, env)
     first_out = Output(first)
     app = _load(signals_app, dev_server, queue)

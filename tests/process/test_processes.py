@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from luaflow.engine.temporal import DevServer
-from tests._process import Output, spawn
+from tests._process import Output, luaflow_run, spawn
 from tests.conftest import ROOT
 from tests.conftest import load_app as _load
 
@@ -84,13 +84,7 @@ async def test_workflow_to_host_message_once_across_worker_kill(
     """The worker running the workflow dies after the first message reached the host process;
     the restarted worker replays the run and sends only the second one."""
     queue = f"q-{uuid.uuid4().hex}"
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_server.address,
-        "TASK_QUEUE": queue,
-        "PYTHONUNBUFFERED": "1",
-    }
-    cmd = [sys.executable, "-m", "luaflow", "run", str(signals_app)]
+    cmd, env = luaflow_run(signals_app, dev_server.address, queue)
     first = spawn(cmd, env)
     workflow_id = f"notify-{uuid.uuid4().hex}"
     app = _load(signals_app, dev_server, queue)
