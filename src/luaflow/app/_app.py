@@ -162,10 +162,7 @@ class App:
     def _runtime(self) -> HostRuntime:
         if self._host is None:
             self._host = HostRuntime(
-                self.registry,
-                asyncio.get_running_loop(),
-                self.client,
-                lambda install: Programs(self.registry, self.limits, install),
+                self.registry, asyncio.get_running_loop(), self.client, self.limits
             )
         return self._host
 

@@ -156,8 +156,7 @@ class Programs:
         """Run a function or process entry as host code on this thread until it returns; its
         `nil, err` or raised error becomes a LuaflowError (B7). `env` presets the PID and
         mailbox (a spawned process is addressable before it runs)."""
-        env = env or HostEnv()
-        env.context_values = dict(context or env.context_values)
+        env = env or HostEnv(context_values=dict(context or {}))
         host, loaders = new_host_state(env, HOST_LIMITS)
         try:
             if self.host_globals is not None:

@@ -38,11 +38,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from luaflow.engine import Programs, task_queue_of, workflow_type
-from luaflow.engine._programs import HostGlobals
 from luaflow.engine.temporal import ClientSettings, from_failure
 from luaflow.engine.temporal._headers import CONTEXT_HEADER, SENDER_HEADER
 from luaflow.engine.temporal._search import search_attribute_update
-from luaflow.lua import LuaflowError, LuaState, lua_result, lua_table, option_duration
+from luaflow.lua import (
+    LuaflowError,
+    LuaLimits,
+    LuaState,
+    lua_result,
+    lua_table,
+    option_duration,
+)
 from luaflow.lua._errors import (
     ALREADY_EXISTS,
     CANCELED,
@@ -186,7 +192,7 @@ class HostRuntime:
         registry: Registry,
         loop: asyncio.AbstractEventLoop,
         client: Callable[[str], Awaitable[tuple[ClientSettings, Client]]],
-        programs: Callable[[HostGlobals], Programs],
+        limits: LuaLimits,
     ) -> None:
         self.registry = registry
         self.loop = loop
@@ -195,9 +201,9 @@ class HostRuntime:
         number = next(_RUNTIMES)  # apps sharing one OS process are separate nodes
         suffix = f".{number}" if number > 1 else ""
         self.node = f"{socket.gethostname()}.{os.getpid()}{suffix}"
-        self.programs = programs(self.install)
+        self.programs = Programs(registry, limits, self.install)
+        #: Running host processes and calls by PID (spawned ones from before their code runs).
         self._processes: dict[str, _Process] = {}
-        self._spawned: dict[str, _Process] = {}
         self._delivered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._threads = concurrent.futures.ThreadPoolExecutor(
             HOST_THREADS, thread_name_prefix="luaflow-host"
@@ -231,7 +237,7 @@ class HostRuntime:
         at once and its startup messages are already in its mailbox."""
         env = HostEnv(context_values=dict(context or {}), pid_value=self.new_pid())
         process = _Process(env.mailbox)
-        self._spawned[env.pid_value] = process
+        self._processes[env.pid_value] = process
         for message in messages:
             env.mailbox.message(message)
 
@@ -239,10 +245,10 @@ class HostRuntime:
             try:
                 value = self.programs.call(entry, args, env=env)
             except BaseException as exc:
-                self._spawned.pop(env.pid_value, None)  # gone before anyone hears it exited
+                self._processes.pop(env.pid_value, None)  # gone before anyone hears it exited
                 process.done.set_exception(exc)
             else:
-                self._spawned.pop(env.pid_value, None)
+                self._processes.pop(env.pid_value, None)
                 process.done.set_result(value)
 
         process.done.set_running_or_notify_cancel()  # watchers that stop cannot cancel it
@@ -252,13 +258,11 @@ class HostRuntime:
     async def stop(self, timeout: float) -> None:
         """Ask every running host process and call to stop (a `pid.cancel` event), wait up to
         `timeout`, then kill what is left: nothing outlives the app."""
-        running = list(
-            {id(p): p for p in [*self._spawned.values(), *self._processes.values()]}.values()
-        )
+        running = list(self._processes.values())
         for process in running:
             process.mailbox.event({"kind": "pid.cancel", "from": "", "reason": "shutdown"})
         deadline = self.loop.time() + timeout
-        while any(p in self._processes.values() or p in self._spawned.values() for p in running):
+        while any(p in self._processes.values() for p in running):
             if self.loop.time() > deadline:
                 for process in running:
                     process.mailbox.kill(LuaflowError("stopped: shutdown timeout", CANCELED))
@@ -296,7 +300,7 @@ class HostRuntime:
         """The host `process` functions of a host Lua state, over the workflow ones (inbox,
         listen, events come from its scheduler)."""
         env.pid_value = pid = env.pid_value or self.new_pid()
-        self._processes[pid] = self._spawned.get(pid) or _Process(env.mailbox)
+        self._processes.setdefault(pid, _Process(env.mailbox))
         base_context = dict(env.context_values)
 
         def start(wait: bool, target: Any, host: Any, options: Any, ctx: Any, name: Any,
@@ -381,11 +385,8 @@ class HostRuntime:
         pid, done = self.spawn_process(entry, args, context, startup)
         return done.result() if wait else pid
 
-    def _find(self, dest: str) -> _Process | None:
-        return self._processes.get(dest) or self._spawned.get(dest)
-
     def _local(self, dest: str) -> _Process:
-        process = self._find(dest)
+        process = self._processes.get(dest)
         if process is None:
             where = "" if node_of(dest) == self.node else " (it lives in another luaflow process)"
             raise LuaflowError(f"process {dest} not found{where}", NOT_FOUND, False)
@@ -536,7 +537,7 @@ class _Watches:
         if (dest, how) not in self.watchers:
             # A host process is looked up now: by the time the loop runs the watcher it may
             # already have exited.
-            process = self.runtime._find(dest) if node_of(dest) is not None else None
+            process = self.runtime._processes.get(dest) if node_of(dest) is not None else None
             self.watchers[dest, how] = asyncio.run_coroutine_threadsafe(
                 self._watch(dest, how == "link", process), self.runtime.loop
             )
