@@ -99,6 +99,12 @@ class _RunningWorker:
     host: WorkerHost | None  # None: a node's delivery worker
     task: asyncio.Task[None]
 
+    async def stop(self) -> None:
+        await self.worker.shutdown()
+        await asyncio.gather(self.task, return_exceptions=True)
+        if self.host is not None:
+            release_host(self.host)
+
 
 @dataclass
 class App:
@@ -226,15 +232,9 @@ class App:
         if self._host is not None:
             await self._host.stop(STOP_TIMEOUT)
             self._host = None
-        for node in self._nodes.values():
-            await node.worker.shutdown()
-            await asyncio.gather(node.task, return_exceptions=True)
+        for running in [*self._nodes.values(), *reversed(self._workers)]:
+            await running.stop()
         self._nodes.clear()
-        for running in reversed(self._workers):
-            await running.worker.shutdown()
-            await asyncio.gather(running.task, return_exceptions=True)
-            if running.host is not None:
-                release_host(running.host)
         self._workers.clear()
         self._clients.clear()
         if self.server is not None:
