@@ -87,6 +87,7 @@ class LuaState:
         bridge[b"monotonic"] = time.monotonic
         bridge[b"print"] = lambda text: (printer or _print)(str(decode_str(text)))
         bridge[b"lua_error"] = self._python_error
+        bridge[b"error_token"] = object  # a fresh host object per error: see prelude.lua
         self.rt = self.runtime.execute(_PRELUDE, bridge)
         # Read every helper now: lupa mis-reads table items from Python while a coroutine runs
         # (calls and `.items()` are fine), so runtime code never indexes Lua tables directly.
@@ -277,14 +278,18 @@ class LuaState:
         return self.error_to_lua(self.error_from_lua(exc))
 
     def error_to_lua(self, err: LuaflowError) -> Any:
-        cause = self.error_to_lua(err.cause) if err.cause is not None else None
+        """A Lua error object; a cause becomes the wrapped error and the message its context."""
+        details = self.to_lua(err.details) if err.details is not None else None
+        if err.cause is None:
+            return self._make_error(err.message.encode(), err.kind.encode(), err.retryable, details)
         return self._make_error(
-            err.message.encode(),
+            err.cause.text().encode(),
             err.kind.encode(),
             err.retryable,
-            self.to_lua(err.details) if err.details is not None else None,
-            cause,
-            b"",
+            details,
+            self.error_to_lua(err.cause),
+            None,
+            err.message.encode(),
         )
 
 

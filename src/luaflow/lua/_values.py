@@ -56,10 +56,10 @@ def _from_lua(state: LuaState, value: Any, path: str, depth: int, seen: set[byte
         return decode_str(value)
     if isinstance(value, str):
         return value
-    if lupa_lua.lua_type(value) != "table":
-        return None  # functions, coroutines, userdata: not serialisable (B2)
     if state.is_error(value):
         return state.error_from_lua(value).text()
+    if lupa_lua.lua_type(value) != "table":
+        return None  # functions, coroutines, userdata: not serialisable (B2)
     if state.is_opaque(value):
         return None
     if depth >= MAX_DEPTH:

@@ -59,7 +59,7 @@ local function rethrow_budget(ok, ...)
     if ok then return ok, ... end
     local err = ...
     if err == BUDGET then raw_error(BUDGET, 0) end
-    if type(err) == "userdata" then return false, bridge.lua_error(err) end
+    if type(err) == "userdata" and not rt.is_error(err) then return false, bridge.lua_error(err) end
     return ok, ...
 end
 
@@ -147,10 +147,25 @@ function rt.new_task(fn, ...)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Errors (SPEC 2.8): structured error objects with a kind, retryable flag, details and a cause.
+-- Errors (SPEC 2.8; Wippy's value semantics): error objects are userdata, as in Wippy, so that
+-- `type(err)` is "userdata" and code like `type(err) == "table" and err.message or tostring(err)`
+-- works. A full userdata can only come from the host: Python hands over a fresh object, whose
+-- metatable is swapped for Error; the fields live in its user value. On collection Error.__gc puts
+-- lupa's own metatable back and runs lupa's finalizer, so the Python side is released too.
+local d_getmetatable, d_setmetatable = debug.getmetatable, debug.setmetatable
+local d_getuservalue, d_setuservalue = debug.getuservalue, debug.setuservalue
+local new_token = bridge.error_token
+local TOKEN_MT = d_getmetatable(new_token())
+local token_gc = rawget(TOKEN_MT, "__gc")
+
 local Error = {}
 Error.__index = Error
 Error.__name = "error"
+Error.__metatable = "error"
+Error.__gc = function(u)
+    d_setmetatable(u, TOKEN_MT)
+    token_gc(u)
+end
 
 local KINDS = {
     UNKNOWN = "", INVALID = "Invalid", NOT_FOUND = "NotFound", ALREADY_EXISTS = "AlreadyExists",
@@ -160,90 +175,201 @@ local KINDS = {
 }
 
 local function is_error(v)
-    return type(v) == "table" and getmetatable(v) == Error
+    return type(v) == "userdata" and d_getmetatable(v) == Error
 end
 
-local function where(level)
-    local info = getinfo(level, "Sl")
-    if info == nil then return "" end
-    return info.short_src .. ":" .. tostring(info.currentline)
+local function fields(e)
+    return d_getuservalue(e, 1)
 end
 
-local function make_error(message, kind, retryable, details, cause, stack)
-    return setmetatable({
-        _message = message, _kind = kind or "", _retryable = retryable,
-        _details = details, _cause = cause, _stack = stack or "",
-    }, Error)
+-- Up to 12 Lua frames where the error was made (C frames and luaflow's own code skipped).
+local function capture_frames(level)
+    local frames = {}
+    for lv = level, level + 40 do
+        local info = getinfo(lv, "Sln")
+        if info == nil or #frames >= 12 then break end
+        if info.what ~= "C" and info.source:sub(1, 9) ~= "@luaflow/" then
+            frames[#frames + 1] = {
+                level = #frames + 1, source = info.short_src, line = info.currentline,
+                name = info.name or "", type = info.what,
+            }
+        end
+    end
+    return frames
 end
 
-function Error:kind()
-    return self._kind
+-- A copy of a details table: string keys at the top, nested tables copied, functions and other
+-- host values dropped; an empty table is no details at all.
+local function copy_value(v, depth)
+    if type(v) ~= "table" or is_error(v) then
+        local tv = type(v)
+        if tv == "function" or tv == "thread" or (tv == "userdata" and not is_error(v)) then
+            return nil
+        end
+        return v
+    end
+    if depth > 32 then return nil end
+    local out = {}
+    for k, item in pairs(v) do
+        out[k] = copy_value(item, depth + 1)
+    end
+    return out
 end
-function Error:message()
-    return self._message
+
+local function copy_details(d)
+    if type(d) ~= "table" then return nil end
+    local out, any = {}, false
+    for k, v in pairs(d) do
+        if type(k) == "string" then
+            out[k] = copy_value(v, 1)
+            any = true
+        end
+    end
+    if not any then return nil end
+    return out
 end
-function Error:retryable()
-    return self._retryable
+
+-- message: what tostring gives; context: set by errors.wrap (Go's Error() is "context: message");
+-- cause: the wrapped error, kept for the chain that crosses Temporal.
+local function make_error(message, kind, retryable, details, cause, frames, context)
+    local u = new_token()
+    d_setmetatable(u, Error)
+    d_setuservalue(u, {
+        message = message, kind = kind or "", retryable = retryable, details = details,
+        cause = cause, frames = frames or {}, context = context,
+    }, 1)
+    return u
 end
-function Error:details()
-    return self._details
+
+-- Go's Error() text: the wrap context, then the message.
+local function error_text(e)
+    local f = fields(e)
+    if f.context ~= nil and f.context ~= "" then return f.context .. ": " .. f.message end
+    return f.message
 end
+
+local function self_fields(self, name)
+    if not is_error(self) then
+        raw_error("bad argument #1 to " .. name .. " (error expected, got " .. type(self) .. ")", 3)
+    end
+    return fields(self)
+end
+
+function Error:kind() return self_fields(self, "kind").kind end
+function Error:message() return self_fields(self, "message").message end
+function Error:retryable() return self_fields(self, "retryable").retryable end
+function Error:details() return copy_details(self_fields(self, "details").details) end
+function Error:cause() return self_fields(self, "cause").cause end
 function Error:stack()
-    return self._stack
-end
-function Error:cause()
-    return self._cause
-end
-Error.__tostring = function(self)
-    if self._cause ~= nil then
-        return self._message .. ": " .. tostring(self._cause)
+    local f = self_fields(self, "stack")
+    local lines = { error_text(self) }
+    for _, fr in ipairs(f.frames) do
+        lines[#lines + 1] = "  " .. fr.source .. ":" .. tostring(fr.line) ..
+            (fr.name ~= "" and (" (" .. fr.name .. ")") or "")
     end
-    return self._message
+    return table.concat(lines, "\n")
+end
+Error.__tostring = function(self) return fields(self).message end
+Error.__concat = function(a, b)
+    local sa = is_error(a) and fields(a).message or tostring(a)
+    local sb = is_error(b) and fields(b).message or tostring(b)
+    return sa .. sb
 end
 
-errors = {}
-for k, v in pairs(KINDS) do errors[k] = v end
+local errors_impl = {}
+for k, v in pairs(KINDS) do errors_impl[k] = v end
 
-function errors.new(spec, extra)
-    if extra ~= nil then
-        raw_error("errors.new(kind, message) is not supported: use errors.new({kind=..., message=...})", 2)
-    end
+function errors_impl.new(spec)
     if type(spec) == "string" then
-        return make_error(spec, "", nil, nil, nil, where(3))
+        return make_error(spec, "", nil, nil, nil, capture_frames(3))
     end
     if type(spec) ~= "table" then
-        raw_error("errors.new expects a message string or an options table", 2)
+        raw_error("bad argument #1 to new (expected string or table)", 2)
     end
-    if type(spec.message) ~= "string" then
-        raw_error("errors.new: field 'message' (string) is required", 2)
+    local message = rawget(spec, "message")
+    if message == nil then raw_error("bad argument #1 to new (message field is required)", 2) end
+    if type(message) ~= "string" then
+        raw_error("bad argument #1 to new (message must be a string)", 2)
     end
-    return make_error(spec.message, spec.kind or "", spec.retryable, spec.details, nil, where(3))
+    local kind = rawget(spec, "kind")
+    local retryable = rawget(spec, "retryable")
+    if type(retryable) ~= "boolean" then retryable = nil end
+    return make_error(
+        message,
+        type(kind) == "string" and kind or "",
+        retryable,
+        copy_details(rawget(spec, "details")),
+        nil,
+        capture_frames(3)
+    )
 end
 
-function errors.wrap(err, context)
-    if err == nil then return nil end
-    if not is_error(err) then
-        err = make_error(tostring(err), "", nil, nil, nil, "")
+function errors_impl.wrap(parent, context)
+    if type(parent) == "string" then
+        parent = make_error(parent, "", nil, nil, nil, capture_frames(3))
+    elseif not is_error(parent) then
+        raw_error("bad argument #1 to wrap (expected string or error object)", 2)
     end
-    return make_error(context or "", err._kind, err._retryable, err._details, err, err._stack)
+    if is_error(context) then
+        context = fields(context).message
+    elseif type(context) ~= "string" then
+        raw_error("bad argument #2 to wrap (expected string or error object)", 2)
+    end
+    local p = fields(parent)
+    return make_error(error_text(parent), p.kind, p.retryable, p.details, parent,
+                      capture_frames(3), context)
 end
 
-function errors.is(err, kind)
+function errors_impl.is(err, kind)
+    if type(kind) ~= "string" then
+        raw_error("bad argument #2 to is (string expected, got " .. type(kind) .. ")", 2)
+    end
     if not is_error(err) then return false end
-    return err._kind == kind
+    return fields(err).kind == kind
 end
 
-function errors.call_stack(err)
-    if not is_error(err) or err._stack == "" then return nil end
-    return { thread = "main", frames = { { source = err._stack, line = 0, name = "" } } }
+function errors_impl.call_stack(err)
+    if not is_error(err) then return nil end
+    local frames = fields(err).frames
+    if #frames == 0 then return nil end
+    local out = {}
+    for i, fr in ipairs(frames) do
+        out[i] = { level = fr.level, source = fr.source, line = fr.line, name = fr.name,
+                   type = fr.type }
+    end
+    return { thread = "main", frames = out }
+end
+
+-- The module table is read-only, as in Wippy.
+errors = setmetatable({}, {
+    __index = errors_impl,
+    __newindex = function() raw_error("errors module is read-only", 2) end,
+    __pairs = function() return next, errors_impl, nil end,
+    __metatable = false,
+})
+
+-- String functions accept error values where Wippy's do (its strings checks take an error's
+-- message): `string.find(err, "not found")`.
+for _, name in ipairs({ "byte", "find", "gmatch", "gsub", "len", "lower", "match", "rep",
+                        "reverse", "sub", "upper" }) do
+    local fn = string[name]
+    string[name] = function(s, ...)
+        if type(s) == "userdata" and d_getmetatable(s) == Error then s = fields(s).message end
+        return fn(s, ...)
+    end
 end
 
 rt.is_error = is_error
 rt.make_error = make_error
 
--- Python-side helpers to read/write error objects without reaching into their fields by name.
+-- Python-side reading of an error without reaching into its fields by name: the outermost
+-- message (the wrap context for wrapped errors) and the cause carry the Go Error() text.
 function rt.error_fields(e)
-    return e._message, e._kind, e._retryable, e._details, e._cause
+    local f = fields(e)
+    if f.context ~= nil and f.context ~= "" then
+        return f.context, f.kind, f.retryable, f.details, f.cause
+    end
+    return f.message, f.kind, f.retryable, f.details, f.cause
 end
 
 ---------------------------------------------------------------------------------------------------
