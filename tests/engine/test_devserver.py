@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -12,15 +13,18 @@ import textwrap
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 import luaflow.engine.temporal._devserver as devserver_module
+from luaflow.engine.temporal import running_server
 from luaflow.engine.temporal._devserver import DevServer, DevServerError, find_temporal_binary
+from tests._process import spawn
 
 pytestmark = pytest.mark.server
 
@@ -264,3 +268,90 @@ async def test_server_dies_with_killed_parent(tmp_path: Path) -> None:
         assert server.pid is not None
     finally:
         await server.stop()
+
+
+async def _wait_for_running_server(state_dir: Path, timeout: float) -> str:
+    """The address a luaflow process publishes once its embedded server serves."""
+    deadline = time.monotonic() + timeout
+    while (found := running_server(state_dir)) is None:
+        assert time.monotonic() < deadline, f"no running server recorded in {state_dir}"
+        await asyncio.sleep(0.2)
+    return found[0]
+
+
+async def _wait_for_event(handle: WorkflowHandle[Any, Any], event: EventType.ValueType) -> None:
+    deadline = time.monotonic() + 60
+    while not any(e.event_type == event for e in (await handle.fetch_history()).events):
+        assert time.monotonic() < deadline, f"workflow {handle.id} never reached {event}"
+        await asyncio.sleep(0.2)
+
+
+async def test_luaflow_run_restarts_after_kill9(order_app: Path) -> None:
+    """A `luaflow run` restarted right after a kill -9 starts a fresh embedded server on the same
+    database (the dead one's record is stale) and the interrupted workflow completes."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": "embedded", "HTTP_ADDR": "127.0.0.1:0"}
+    env["PYTHONUNBUFFERED"] = "1"
+    cmd = [sys.executable, "-m", "luaflow", "run", str(order_app)]
+    state_dir = order_app / ".luaflow"
+    order = {"id": "s-1", "total": 3, "customer_id": "c-s", "shipping_address": "z", "delay": "2s"}
+    first = spawn(cmd, env)
+    try:
+        first_address = await _wait_for_running_server(state_dir, 60)
+        started = await asyncio.to_thread(
+            subprocess.run,
+            [*cmd[:3], "start", "app:order_workflow", "--app", str(order_app), "--input",
+             json.dumps(order), "--id", "stale-record"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        client = await Client.connect(first_address)
+        handle = client.get_workflow_handle("stale-record")
+        await _wait_for_event(handle, EventType.EVENT_TYPE_TIMER_STARTED)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    assert json.loads((state_dir / "server.json").read_text())["address"] == first_address
+
+    second = spawn(cmd, env)
+    try:
+        second_address = await _wait_for_running_server(state_dir, 60)
+        assert second_address != first_address
+        client = await Client.connect(second_address)
+        result = await asyncio.wait_for(client.get_workflow_handle("stale-record").result(), 60)
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(30)
+    assert result == {"status": "completed", "payment_id": "pay-c-s-3", "tracking": "TRK-s-1"}
+    assert second.returncode == 0
+
+
+async def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    """A lock naming a dead luaflow process (still held by what it left running, like its
+    dying server) and a torn record do not block a new server: it waits for the lock."""
+    (tmp_path / "server.json").write_text('{"address": "127.0.0.1:')  # torn by a crash
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(
+            f"""
+            import fcntl, os, sys, time
+            fd = os.open({str(tmp_path / "server.lock")!r}, os.O_RDWR | os.O_CREAT)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, b"999999999")  # the PID of a process that no longer exists
+            print("locked", flush=True)
+            time.sleep(1.5)
+            """
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        assert running_server(tmp_path) is None  # dead owner: nothing to attach to
+        started = time.monotonic()
+        async with DevServer(tmp_path) as server:
+            assert time.monotonic() - started < 30
+            assert running_server(tmp_path) == (server.address, server.ui_url)
+            record = json.loads((tmp_path / "server.json").read_text())
+            assert record == {"address": server.address, "ui_url": server.ui_url,
+                              "pid": server.pid}  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()

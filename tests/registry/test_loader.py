@@ -145,16 +145,15 @@ def test_wippy_lock_limits_scan_to_src(tmp_path: Path) -> None:
     assert reg.get("app:cfg").data == {"value": 1}
 
 
-def test_scan_skips_hidden_and_node_modules_and_non_definitions(tmp_path: Path) -> None:
+def test_scan_skips_hidden_and_node_modules(tmp_path: Path) -> None:
     write(
         tmp_path,
         {
             "_index.yaml": index("  - {name: kept, kind: registry.entry}"),
             "node_modules/x/_index.yaml": index("  - {name: nm, kind: registry.entry}"),
             ".luaflow/_index.yaml": index("  - {name: state, kind: registry.entry}"),
-            "other.yaml": "just: config\nnamespace_less: true\n",
-            "list.yaml": "- 1\n- 2\n",
-            "empty.yaml": "",
+            ".hidden.yaml": "just: config\n",
+            ".github/ci.yml": "- not a registry document\n",
         },
     )
     assert list(load_registry(tmp_path, environ={}).entries) == [EntryId("app", "kept")]
@@ -444,19 +443,31 @@ def test_worker_needs_client_and_task_queue(tmp_path: Path) -> None:
     assert info.value.field == "task_queue"
 
 
-def test_import_of_non_library_is_refused(tmp_path: Path) -> None:
+def test_import_of_any_lua_entry_is_accepted(tmp_path: Path) -> None:
+    registry = load(
+        tmp_path,
+        """
+  - {name: util, kind: function.lua, source: file://f.lua, method: m}
+  - {name: f, kind: function.lua, source: file://f.lua, method: m, imports: {u: util}}
+""",
+        files={"f.lua": LUA},
+    )
+    assert registry.get("app:f").data["imports"] == {"u": "app:util"}
+
+
+def test_import_of_non_lua_entry_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as info:
         load(
             tmp_path,
             """
-  - {name: util, kind: function.lua, source: file://f.lua, method: m}
-  - {name: f, kind: function.lua, source: file://f.lua, method: m, imports: {u: util}}
+  - {name: c, kind: temporal.client, address: x}
+  - {name: f, kind: function.lua, source: file://f.lua, method: m, imports: {u: c}}
 """,
             files={"f.lua": LUA},
         )
     assert info.value.entry == "app:f"
     assert info.value.field == "imports.u"
-    assert "expected a library.lua" in str(info.value)
+    assert "app:c is a temporal.client, expected a Lua entry" in str(info.value)
 
 
 def test_builtin_import_is_kept(tmp_path: Path) -> None:

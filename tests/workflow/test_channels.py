@@ -207,7 +207,8 @@ def test_math_random_is_seeded_by_the_engine() -> None:
 
 
 @pytest.mark.parametrize(
-    "call", ["channel.select{1}", "channel.new(-1)", "time.after(0)", "coroutine.spawn(5)"]
+    "call",
+    ["channel.select{1}", "channel.new(-1)", 'time.timer("1h"):reset(0)', "coroutine.spawn(5)"],
 )
 def test_programming_errors_raise(call: str) -> None:
     scheduler, _ = start(f'local time = require("time") return function() {call} end')
@@ -243,10 +244,12 @@ def test_futures_fan_out_and_cancel() -> None:
             local res, err = futures[2]:result()
             local cancelled = doomed:cancel()
             local again = doomed:cancel()
-            local _, ok = doomed:response():receive()
+            local _, early = doomed:result()  -- right after cancel: Canceled, not pending
+            local got, ok = doomed:response():receive()
             local _, cerr = doomed:result()
-            return {total = total, pending = #pending, second = res:data(), cancelled = cancelled,
-                    again = again, closed = not ok, kind = cerr:kind(),
+            return {total = total, pending = #pending, second = res:data(),
+                    same = futures[2]:result() == res, cancelled = cancelled, again = again,
+                    early = early:kind(), delivered = ok and got:kind(), kind = cerr:kind(),
                     is_canceled = doomed:is_canceled(), complete = futures[3]:is_complete()}
         end"""
     )
@@ -257,8 +260,32 @@ def test_futures_fan_out_and_cancel() -> None:
     assert isinstance(cancel, CancelActivity) and cancel.activity_command_id == work[3].id
     scheduler.step([Event(work[3].id, error=LuaflowError("canceled", "Canceled"))])
     assert value(scheduler) == {
-        "total": 60, "pending": 0, "second": 20, "cancelled": True, "again": False,
-        "closed": True, "kind": "Canceled", "is_canceled": True, "complete": True,
+        "total": 60, "pending": 0, "second": 20, "same": True, "cancelled": True,
+        "again": True, "early": "Canceled", "delivered": "Canceled", "kind": "Canceled",
+        "is_canceled": True, "complete": True,
+    }  # fmt: skip
+
+
+def test_failed_future_delivers_its_error_on_the_channel() -> None:
+    scheduler, [call] = start(
+        """local funcs = require("funcs")
+        return function()
+            local f = funcs.async("app:work")
+            local before = {f:error()}
+            local got, ok = f:response():receive()
+            local _, err = f:result()
+            local wrapped, failed = f:error()
+            return {before = before[2], ok = ok, kind = got:kind(), result = err:kind(),
+                    error = wrapped:kind(), message = wrapped:message(), failed = failed,
+                    complete = f:is_complete(), canceled = f:is_canceled()}
+        end"""
+    )
+    assert isinstance(call, ScheduleActivity)
+    scheduler.step([Event(call.id, error=LuaflowError("no stock", "NotFound", False))])
+    assert value(scheduler) == {
+        "before": False, "ok": True, "kind": "NotFound", "result": "NotFound",
+        "error": "Internal", "message": "no stock", "failed": True, "complete": True,
+        "canceled": False,
     }  # fmt: skip
 
 

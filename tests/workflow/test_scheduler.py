@@ -119,7 +119,9 @@ def test_options_and_timer() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        ('funcs.call("charge")', 'invalid target "charge"'),
+        ('funcs.call("")', "function ID required"),
+        ('funcs.call("charge")', "namespace required in function ID"),
+        ('funcs.async("app:")', "name required in function ID"),
         (
             'funcs.new():with_options({["activity.start_to_close_timeout"] = "soon"})',
             "activity.start_to_close_timeout",

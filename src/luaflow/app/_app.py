@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, Interceptor, WorkflowHandle
 from temporalio.worker import Worker
 
 from luaflow.engine._attrs import declared_search_attributes
@@ -24,6 +26,7 @@ from luaflow.engine._programs import (
 from luaflow.engine.temporal import (
     ClientSettings,
     DevServer,
+    TimeSkippingInterceptor,
     WorkerHost,
     build_worker,
     client_settings,
@@ -124,6 +127,11 @@ class App:
     _http: list[HttpService] = field(default_factory=list)
     #: Where each http.service listens, once started: entry id -> (host, port).
     http_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: More interceptors for every client (a test run tracks the workflows it starts).
+    interceptors: list[Interceptor] = field(default_factory=list)
+    _test_server: bool = False
+    _time_skipping: bool = False
+    _scratch: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod
     def load(
@@ -139,6 +147,13 @@ class App:
     @property
     def state_dir(self) -> Path:
         return self.registry.root / STATE_DIR
+
+    def use_test_server(self, *, time_skipping: bool) -> None:
+        """Embedded clients get a fresh in-memory server of their own (never the app's state
+        nor a running app's server); with `time_skipping`, every workflow started through the
+        app's clients skips time. Call before `start()`."""
+        self._test_server = True
+        self._time_skipping = time_skipping
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -240,6 +255,9 @@ class App:
         if self.server is not None:
             await self.server.stop()
             self.server = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     async def __aenter__(self) -> App:
         return self
@@ -249,10 +267,22 @@ class App:
 
     async def _embedded(self, settings: ClientSettings) -> str:
         if self._embedded_address is None:
-            attached = running_server(self.state_dir)
+            attached = None if self._test_server else running_server(self.state_dir)
             if attached is not None:
                 self._embedded_address = attached[0]
                 self.report(f"using the Temporal server of the running app: UI {attached[1]}")
+            elif self._test_server:
+                self._scratch = tempfile.TemporaryDirectory(prefix="luaflow-test-")
+                self.server = DevServer(
+                    Path(self._scratch.name),
+                    namespace=settings.namespace,
+                    persistent=False,
+                    time_skipping=self._time_skipping,
+                )
+                await self.server.start()
+                self._embedded_address = self.server.address
+                mode = "with time skipping" if self._time_skipping else "in real time"
+                self.report(f"test Temporal server (in memory, {mode}) at {self.server.address}")
             else:
                 self.server = DevServer(self.state_dir, namespace=settings.namespace)
                 await self.server.start()
@@ -261,6 +291,23 @@ class App:
                     f"embedded Temporal server at {self.server.address}, UI {self.server.ui_url}"
                 )
         return self._embedded_address
+
+    def _client_interceptors(self, entry: Entry, address: str, embedded: bool) -> list[Interceptor]:
+        interceptors: list[Interceptor] = [HeaderClientInterceptor(), *self.interceptors]
+        if self._test_server and not embedded:
+            self.report(f"client {entry.id}: tests run on its server at {address}")
+        if self._time_skipping:
+
+            def unsupported(message: str) -> None:
+                self.report(
+                    f"client {entry.id}: the server at {address} refused time skipping "
+                    f"({message}); tests run in real time. Time skipping needs the embedded "
+                    "server or a dev server started with --dynamic-config-value "
+                    "frontend.WorkflowTimeSkippingEnabled=true"
+                )
+
+            interceptors.append(TimeSkippingInterceptor(unsupported))
+        return interceptors
 
     async def client(self, client_id: str) -> tuple[ClientSettings, Client]:
         """The connected client of a `temporal.client` entry (connecting on first use)."""
@@ -273,10 +320,12 @@ class App:
                     + ", ".join(settings.ignored)
                 )
             address = await self._embedded(settings) if settings.embedded else settings.address
+            interceptors = self._client_interceptors(entry, address, settings.embedded)
             try:
-                client = await connect(settings, address, [HeaderClientInterceptor()])
-            except RuntimeError as exc:
-                raise entry.error(f"cannot connect to Temporal at {address}: {exc}") from None
+                client = await connect(settings, address, interceptors)
+            except (RuntimeError, ValueError) as exc:
+                message = f"cannot connect to Temporal at {address}: {exc}"
+                raise entry.error(message, None if settings.embedded else "address") from None
             if settings.embedded:
                 await register_search_attributes(
                     client, settings.namespace, declared_search_attributes(self.registry)
@@ -297,6 +346,20 @@ class App:
         if entry.kind != "function.lua":
             raise RegistryError(f"{entry.id} is a {entry.kind}, not a function.lua entry")
         return await self._runtime().run(entry, list(args))
+
+    def spawn(
+        self, entry_id: str, args: Sequence[Any] = ()
+    ) -> tuple[str, concurrent.futures.Future[Any]]:
+        """Run a `function.lua` entry as a host process on a thread of its own: its PID (see
+        `kill`) and its outcome. Call from the app's loop, after `start()`."""
+        entry = self.registry.get(entry_id)
+        if entry.kind != "function.lua":
+            raise RegistryError(f"{entry.id} is a {entry.kind}, not a function.lua entry")
+        return self._runtime().spawn_process(entry, list(args))
+
+    def kill(self, pid: str, error: LuaflowError) -> None:
+        """End a host process started with `spawn` with `error`, at its next wait."""
+        self._runtime().kill(pid, error)
 
     def worker_host(self, entry: Entry) -> WorkerHost:
         """What a `temporal.worker` entry serves (also used to replay histories offline)."""

@@ -18,8 +18,8 @@ from temporalio.service import RPCError
 
 from luaflow.app import App
 from luaflow.engine.temporal import DevServerError, from_failure, running_server
-from luaflow.lua import LuaflowError
-from luaflow.registry import Entry, RegistryError
+from luaflow.lua import LuaflowError, option_duration
+from luaflow.registry import RegistryError
 from luaflow.workflow import workflow_id_of
 
 console = Console(stderr=True, highlight=False)
@@ -203,29 +203,62 @@ def call(entry: str, app_dir: str, inputs: tuple[str, ...]) -> None:
 @main.command(name="test")
 @click.argument("filters", nargs=-1)
 @app_option
-def test_command(filters: tuple[str, ...], app_dir: str) -> None:
-    """Run the app's Lua tests (function.lua entries with meta.type: test) whose ids contain
-    one of FILTERS. A test passes when it returns without error and not false."""
+@input_option
+@click.option("--suite", "suites", multiple=True, help="Only tests of this meta.suite (repeat).")
+@click.option(
+    "--timeout",
+    default="2m",
+    show_default=True,
+    help="Per-test timeout, a duration; 0 for none (a test's meta.timeout overrides it).",
+)
+@click.option("--no-time-skip", is_flag=True, help="Run workflows in real time.")
+@click.option(
+    "--junit-xml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results to this file as JUnit XML.",
+)
+@click.option(
+    "--save-histories",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the history of every workflow a test starts to DIR/<test>/<workflow id>.json.",
+)
+def test_command(
+    filters: tuple[str, ...],
+    app_dir: str,
+    inputs: tuple[str, ...],
+    suites: tuple[str, ...],
+    timeout: str,
+    no_time_skip: bool,
+    junit_xml: Path | None,
+    save_histories: Path | None,
+) -> None:
+    """Run the app's Lua tests: function.lua entries with meta.type: test whose ids contain one
+    of FILTERS. A test passes when it returns without error and not false.
 
-    def selected(entry: Entry) -> bool:
-        wanted = not filters or any(f in str(entry.id) for f in filters)
-        return entry.meta.get("type") == "test" and wanted
+    Tests run one by one on a fresh in-memory Temporal server with time skipping: a workflow's
+    durable timers fire as soon as it is idle, and its time.now() reads its virtual clock. Waits
+    in the test code itself (host code) stay on the wall clock. --input arguments go to every test.
+    """
+    import logging
 
-    async def body(app: App) -> int:
-        tests = [e for e in app.registry.by_kind("function.lua") if selected(e)]
-        await app.start(workers=not _attached(app))
-        passed = failed = 0
-        for entry in tests:
-            try:
-                ok, reason = await app.call(str(entry.id)) is not False, "returned false"
-            except LuaflowError as err:
-                ok, reason = False, f"{err.kind or 'Unknown'}: {err.text()}"
-            click.echo(f"PASS {entry.id}" if ok else f"FAIL {entry.id}: {reason}")
-            passed, failed = passed + ok, failed + (not ok)
-        click.echo(f"{passed} passed, {failed} failed")
-        return 1 if failed else 0
+    from luaflow.cli._test import TestOptions, run_tests
 
-    _run(body, app_dir)
+    # A test's failing activity is reported with the test; the SDK's warning about it is noise.
+    logging.getLogger("temporalio").setLevel(logging.ERROR)
+    try:
+        seconds = option_duration(timeout, "--timeout").total_seconds()
+    except LuaflowError as exc:
+        raise click.BadParameter(exc.message, param_hint="--timeout") from None
+    options = TestOptions(
+        filters=filters,
+        suites=suites,
+        args=_parse_inputs(inputs),
+        timeout=seconds,
+        time_skipping=not no_time_skip,
+        junit_xml=junit_xml,
+        save_histories=save_histories,
+    )
+    _run(lambda app: run_tests(app, options), app_dir)
 
 
 def _attached(app: App) -> bool:

@@ -7,6 +7,7 @@ from luaflow.engine._programs import (
     entry_function,
     meta_worker,
     task_queue_of,
+    worker_for_queue,
     workflow_type,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "entry_function",
     "meta_worker",
     "task_queue_of",
+    "worker_for_queue",
     "workflow_type",
 ]

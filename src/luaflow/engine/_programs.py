@@ -24,11 +24,13 @@ from luaflow.lua._errors import INTERNAL
 from luaflow.lua._runtime import ModuleLoader
 from luaflow.registry import Entry, Registry, RegistryError
 from luaflow.workflow import (
+    CommandRunner,
     HostEnv,
+    HostModules,
     Scheduler,
     WorkflowEnv,
     new_host_state,
-    new_workflow_state,
+    new_workflow_run,
     run_host,
 )
 
@@ -52,6 +54,14 @@ def task_queue_of(registry: Registry, worker: Entry) -> str:
     """A worker's task queue with its client's `tq_prefix` applied."""
     client = registry.get(str(worker.data["client"]))
     return str(client.data.get("tq_prefix", "")) + str(worker.data["task_queue"])
+
+
+def worker_for_queue(registry: Registry, queue: str) -> Entry | None:
+    """The `temporal.worker` entry serving a raw task queue (with or without the prefix)."""
+    for worker in registry.by_kind("temporal.worker"):
+        if queue in (str(worker.data.get("task_queue")), task_queue_of(registry, worker)):
+            return worker
+    return None
 
 
 def check_entry_modules(entry: Entry) -> None:
@@ -96,7 +106,9 @@ def entry_function(state: LuaState, registry: Registry, entry: Entry) -> Any:
     )
 
 
-HostGlobals = Callable[[LuaState, HostEnv], None]
+#: The process layer's part in host code: builds the `process` global of a fresh host state and
+#: returns how that state's commands (function calls...) run.
+HostLayer = Callable[[HostModules, HostEnv], CommandRunner]
 
 
 class Programs:
@@ -106,12 +118,12 @@ class Programs:
         self,
         registry: Registry,
         limits: LuaLimits | None = None,
-        host_globals: HostGlobals | None = None,
+        host_layer: HostLayer | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or LuaLimits()
-        #: Installs the host `process` global (the process layer provides it).
-        self.host_globals = host_globals
+        #: The host `process` global and command runner (the process layer provides them).
+        self.host_layer = host_layer
 
     def _loaders(
         self, entry: Entry, available: Mapping[str, ModuleLoader]
@@ -137,12 +149,12 @@ class Programs:
 
     def workflow(self, entry: Entry, env: WorkflowEnv) -> tuple[Scheduler, Any]:
         """A fresh state and scheduler for one workflow run, and its entry function."""
-        state, scheduler, modules = new_workflow_state(env, self.limits)
+        run = new_workflow_run(env, self.limits, str(entry.id))
         try:
-            state.install_require(self._loaders(entry, modules), str(entry.id))
-            return scheduler, entry_function(state, self.registry, entry)
+            run.state.install_require(self._loaders(entry, run.loaders()), str(entry.id))
+            return run.scheduler, run.settled(entry_function(run.state, self.registry, entry))
         except BaseException:
-            scheduler.close()
+            run.scheduler.close()
             raise
 
     def call(
@@ -157,15 +169,14 @@ class Programs:
         `nil, err` or raised error becomes a LuaflowError (B7). `env` presets the PID and
         mailbox (a spawned process is addressable before it runs)."""
         env = env or HostEnv(context_values=dict(context or {}))
-        host, loaders = new_host_state(env, HOST_LIMITS)
+        host, loaders = new_host_state(env, HOST_LIMITS, str(entry.id))
         try:
-            if self.host_globals is not None:
-                self.host_globals(host.state, env)
+            execute = self.host_layer(host, env) if self.host_layer is not None else None
             host.state.install_require(
                 self._loaders(entry, {**loaders, **(modules or {})}), str(entry.id)
             )
             fn = entry_function(host.state, self.registry, entry)
-            outcome = run_host(host.scheduler, host.deliver_event, fn, args, env.mailbox)
+            outcome = run_host(host, fn, args, env, execute)
         finally:
             host.scheduler.close()
         if outcome.error is not None:

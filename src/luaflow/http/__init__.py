@@ -1,5 +1,11 @@
 """HTTP: `http.service` / `http.router` / `http.endpoint` entries and the `http` Lua module."""
 
-from luaflow.http._server import DEFAULT_MAX_BODY, HttpService, http_module, parse_addr
+from luaflow.http._server import (
+    DEFAULT_MAX_BODY,
+    MAX_JSON_DEPTH,
+    HttpService,
+    http_module,
+    parse_addr,
+)
 
-__all__ = ["DEFAULT_MAX_BODY", "HttpService", "http_module", "parse_addr"]
+__all__ = ["DEFAULT_MAX_BODY", "MAX_JSON_DEPTH", "HttpService", "http_module", "parse_addr"]

@@ -1,13 +1,18 @@
 """`http.service` / `http.router` / `http.endpoint` entries served by uvicorn (SPEC 1.12, 4).
 
 Each request runs its handler (`function.lua`) as host code on a thread, with the `http` module
-bound to that request; a Lua error is a 500 with a JSON body and the server carries on.
+bound to that request; a Lua error is a 500 with a JSON body and the server carries on. Requests
+are untrusted: a JSON body a handler could not hold is a 400 before the handler runs, and a
+handler cannot write a response header that would break the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
+import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,13 +26,24 @@ from starlette.routing import Route
 from luaflow.lua import LuaflowError, LuaState, json_module, lua_table, parse_go_duration
 from luaflow.lua._modules import lua_source
 from luaflow.lua._runtime import ModuleLoader
-from luaflow.lua._values import decode_str
 from luaflow.registry import Entry, Registry
 
 _HTTP_LUA = lua_source("http.lua", "luaflow.http")
 
 #: Largest request body read for a handler unless the service sets `max_body` (bytes).
 DEFAULT_MAX_BODY = 120 * 1024 * 1024
+#: Deepest nesting of a JSON request body (arrays and objects) a handler is given: as deep as
+#: Lua values may be to cross back out (json.encode, payloads).
+MAX_JSON_DEPTH = 128
+#: JSON bodies larger than this are checked off the event loop.
+_INLINE_CHECK_BYTES = 64 * 1024
+_INT64 = range(-(2**63), 2**63)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+#: A header value: no control characters but tab, no surrounding whitespace (RFC 9110 5.5).
+_FIELD_VALUE = re.compile(r"(?:[^\x00-\x20\x7f](?:[ \t]*[^\x00-\x20\x7f])*)?")
+#: Framing headers the server computes; a handler's value could contradict the body it sent.
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
 #: Runs a handler entry as host code (off the event loop) with the given extra modules.
 HandlerCall = Callable[[Entry, Mapping[str, ModuleLoader]], Awaitable[Any]]
@@ -42,29 +58,72 @@ class _Sink:
     chunks: list[bytes] = field(default_factory=list)
 
     def response(self) -> Response:
-        return Response(b"".join(self.chunks), status_code=self.status, headers=self.headers)
+        no_body = self.status in (204, 304)  # HTTP forbids a body on these
+        body = b"" if no_body else b"".join(self.chunks)
+        return Response(body, status_code=self.status, headers=self.headers)
+
+    def header(self, name: Any, value: Any, *, replace: bool = True) -> str | None:
+        """Store a header (bytes pass through unchanged, as latin-1); why not, when invalid."""
+        key, text = _latin1(name).lower(), _latin1(value).strip(" \t")
+        if not _TOKEN.fullmatch(key):
+            return f"invalid header name {key!r}"
+        if key in _FRAMING:
+            return f"header {key} is set by the server"
+        if not _FIELD_VALUE.fullmatch(text):
+            return f"invalid value for header {key}: control characters (CR, LF, ...) not allowed"
+        if replace or key not in self.headers:
+            self.headers[key] = text
+        return None
 
 
-def _text(value: Any) -> str:
-    return str(decode_str(value)) if isinstance(value, bytes) else str(value)
+def _latin1(value: Any) -> str:
+    """Header bytes as a str that starlette encodes back to the very same bytes."""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Why a JSON body cannot reach a handler (nesting, integers Lua cannot hold, lone
+    surrogates), or None. Syntax errors are the handler's to answer (`body_json` reports them)."""
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        return f"nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError:
+        return None
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return f"nested deeper than {MAX_JSON_DEPTH} levels"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
+            return "integer out of the 64-bit range"
+        elif isinstance(item, str) and _SURROGATE.search(item):
+            return "string with a lone surrogate (\\ud800-\\udfff)"
+    return None
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def http_module(request: dict[str, Any], sink: _Sink) -> ModuleLoader:
     """A loader for the `http` module bound to one request and its response."""
 
+    def set_header(name: Any, value: Any, replace: bool = True) -> bytes | None:
+        problem = sink.header(name, value, replace=replace)
+        return problem.encode() if problem is not None else None  # Lua gets bytes, never str
+
     def load(state: LuaState) -> Any:
-        def set_header(name: Any, value: Any) -> None:
-            sink.headers[_text(name).lower()] = _text(value)
-
-        def set_default_header(name: Any, value: Any) -> None:
-            sink.headers.setdefault(_text(name).lower(), _text(value))
-
         bridge = lua_table(
             state,
             {
                 "set_status": lambda code: setattr(sink, "status", int(code)),
                 "set_header": set_header,
-                "set_default_header": set_default_header,
+                "set_default_header": lambda name, value: set_header(name, value, False),
                 "write": lambda data: sink.chunks.append(
                     data if isinstance(data, bytes) else str(data).encode()
                 ),
@@ -78,16 +137,37 @@ def http_module(request: dict[str, Any], sink: _Sink) -> ModuleLoader:
 
 
 def parse_addr(entry: Entry) -> tuple[str, int]:
-    """`":8080"` -> all interfaces; `"127.0.0.1:0"` -> a free port on loopback."""
+    """`":8080"` -> all interfaces; `"127.0.0.1:0"` -> a free port on loopback; `"[::1]:80"`."""
     addr = entry.data.get("addr")
     if not isinstance(addr, str) or ":" not in addr:
-        raise entry.error('expected "host:port" or ":port"', "addr")
+        raise entry.error(f'expected "host:port" or ":port", got {addr!r}', "addr")
     host, _, port = addr.rpartition(":")
+    if not port.isascii() or not port.isdigit() or int(port) > 65535:
+        raise entry.error(f"invalid port {port!r} in {addr!r} (0-65535)", "addr")
+    return host.removeprefix("[").removesuffix("]") or "0.0.0.0", int(port)
+
+
+def _listen(entry: Entry, host: str, port: int) -> socket.socket:
+    """Bind the service's socket up front, so a taken port or an unknown host is one error
+    naming the entry's `addr` (uvicorn would log it and exit the process)."""
     try:
-        number = int(port)
-    except ValueError:
-        raise entry.error(f"invalid port {port!r}", "addr") from None
-    return host or "0.0.0.0", number
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise entry.error(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", "addr"
+        ) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise entry.error(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", "addr"
+        ) from None
+    return sock
 
 
 def _route_path(path: str) -> str:
@@ -145,6 +225,14 @@ class HttpService:
                 body += chunk
                 if len(body) > self.max_body:
                     return _error(413, "Invalid", f"request body exceeds {self.max_body} bytes")
+            if _is_json(request.headers.get("content-type", "")):
+                problem = (
+                    await asyncio.to_thread(_json_problem, body)
+                    if len(body) > _INLINE_CHECK_BYTES
+                    else _json_problem(body)
+                )
+                if problem is not None:
+                    return _error(400, "Invalid", f"invalid JSON body: {problem}")
             sink = _Sink()
             data = {
                 "method": request.method,
@@ -178,15 +266,17 @@ class HttpService:
             timeout_keep_alive=max(int(keep_alive), 1),
             timeout_graceful_shutdown=10,
         )
+        sock = _listen(self.entry, host, port)
+        bound = sock.getsockname()
         self._server = _QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve(), name=f"http {self.entry.id}")
+        self._task = asyncio.create_task(
+            self._server.serve(sockets=[sock]), name=f"http {self.entry.id}"
+        )
         while not self._server.started:
             if self._task.done():
                 self._task.result()
-                raise self.entry.error(f"cannot listen on {host}:{port}", "addr")
+                raise self.entry.error(f"cannot serve on {host}:{port}", "addr")
             await asyncio.sleep(0.02)
-        sockets = [s for server in self._server.servers for s in server.sockets]
-        bound = sockets[0].getsockname() if sockets else (host, port)
         return str(bound[0]), int(bound[1])
 
     async def stop(self) -> None:

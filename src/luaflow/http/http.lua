@@ -75,14 +75,19 @@ local Response = { __name = "http.Response" }
 Response.__index = Response
 
 function Response:set_status(code)
-    if math.type(code) ~= "integer" or code < 100 or code > 599 then
+    if math.type(code) ~= "integer" or code < 200 or code > 599 then
         return nil, invalid("invalid HTTP status " .. tostring(code))
     end
     bridge.set_status(code)
     return true
 end
-function Response:set_header(name, value) bridge.set_header(name, tostring(value)) return true end
-function Response:set_content_type(kind) bridge.set_header("content-type", kind) return true end
+-- A header that would corrupt the response (CR/LF, a bad name, framing) is `nil, err`.
+function Response:set_header(name, value)
+    local problem = bridge.set_header(tostring(name), tostring(value))
+    if problem then return nil, invalid(problem) end
+    return true
+end
+function Response:set_content_type(kind) return self:set_header("content-type", kind) end
 function Response:write(data) bridge.write(tostring(data)) return true end
 function Response:write_json(value)
     local text, err = json.encode(value)

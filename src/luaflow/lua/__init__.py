@@ -1,7 +1,13 @@
 """The sandboxed Lua layer: states, values (SPEC B2), errors (SPEC 2.8) and pure modules."""
 
-from luaflow.lua._duration import option_duration, parse_go_duration, time_duration_ns
+from luaflow.lua._base64 import base64_module
+from luaflow.lua._crypto import crypto_module
+from luaflow.lua._dialect import Analysis, LuaSyntaxError, analyze, translate
+from luaflow.lua._duration import option_duration, parse_go_duration
+from luaflow.lua._env import env_module
 from luaflow.lua._errors import LuaflowError
+from luaflow.lua._hash import hash_module
+from luaflow.lua._logger import LogLine, LogSink, logger_module, printed, to_logging
 from luaflow.lua._modules import (
     WALL_CLOCK,
     Clock,
@@ -11,26 +17,43 @@ from luaflow.lua._modules import (
     lua_table,
     time_module,
 )
+from luaflow.lua._payload import PAYLOAD_FORMATS, transcode_payload
 from luaflow.lua._runtime import HOST_LIMITS, IO_MODULES, LuaLimits, LuaRuntimeError, LuaState
+from luaflow.lua._uuid import uuid_module
 from luaflow.lua._values import ValueConversionError, decode_str
 
 __all__ = [
     "HOST_LIMITS",
     "IO_MODULES",
+    "PAYLOAD_FORMATS",
     "WALL_CLOCK",
+    "Analysis",
     "Clock",
+    "LogLine",
+    "LogSink",
     "LuaLimits",
     "LuaRuntimeError",
     "LuaState",
+    "LuaSyntaxError",
     "LuaflowError",
     "ValueConversionError",
+    "analyze",
+    "base64_module",
+    "crypto_module",
     "ctx_module",
     "decode_str",
+    "env_module",
+    "hash_module",
     "json_module",
+    "logger_module",
     "lua_result",
     "lua_table",
     "option_duration",
     "parse_go_duration",
-    "time_duration_ns",
+    "printed",
     "time_module",
+    "to_logging",
+    "transcode_payload",
+    "translate",
+    "uuid_module",
 ]

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from luaflow.lua._errors import INVALID, LuaflowError
+from luaflow.lua._time import go_quote
 
 _UNITS_NS = {
     "ns": 1,
@@ -18,41 +19,57 @@ _UNITS_NS = {
     "m": 60 * 1_000_000_000,
     "h": 3600 * 1_000_000_000,
 }
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_LIMIT = 1 << 63
+# [0-9]*(\.[0-9]*)? : the number before each unit
+_NUMBER = re.compile(r"([0-9]*)(\.[0-9]*)?")
 
 
 def parse_go_duration(text: str) -> int:
-    """Parse `"1h30m"`, `"250ms"`, `"-1.5s"`, `"0"` into nanoseconds (Go's time.ParseDuration)."""
-    s = text.strip()
-    sign = 1
-    if s[:1] in "+-" and s:
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
+    """Go's `time.ParseDuration`: `"1h30m"`, `"250ms"`, `"-1.5s"`, `"0"` in nanoseconds, with
+    Go's error messages (`time: missing unit in duration "5"`). No spaces are allowed."""
+    invalid = LuaflowError(f"time: invalid duration {go_quote(text)}", INVALID, False)
+    s, neg = text, False
+    if s[:1] in ("-", "+"):
+        neg, s = s[0] == "-", s[1:]
     if s == "0":
         return 0
     if not s:
-        raise LuaflowError(f'invalid duration "{text}"', INVALID, False)
-    total = 0.0
-    pos = 0
-    for match in _PART.finditer(s):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS_NS[match.group(2)]
-        pos = match.end()
-    if pos != len(s):
-        raise LuaflowError(f'invalid duration "{text}"', INVALID, False)
-    return sign * round(total)
-
-
-def time_duration_ns(value: Any) -> int:
-    """A `time` module duration: number = nanoseconds, string = Go duration (SPEC 2.3)."""
-    if isinstance(value, bool):
-        raise LuaflowError("invalid duration: boolean", INVALID, False)
-    if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, str):
-        return parse_go_duration(value)
-    raise LuaflowError(f"invalid duration of type {type(value).__name__}", INVALID, False)
+        raise invalid
+    total = 0
+    while s:
+        match = _NUMBER.match(s)
+        if match is None or match.group(0) in ("", "."):
+            raise invalid
+        whole, frac = match.group(1), match.group(2) or ""
+        s = s[match.end() :]
+        unit_end = next((i for i, c in enumerate(s) if c == "." or "0" <= c <= "9"), len(s))
+        unit, s = s[:unit_end], s[unit_end:]
+        if not unit:
+            raise LuaflowError(f"time: missing unit in duration {go_quote(text)}", INVALID, False)
+        scale = _UNITS_NS.get(unit)
+        if scale is None:
+            raise LuaflowError(
+                f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}",
+                INVALID,
+                False,
+            )
+        value = int(whole or "0")
+        if value > _LIMIT or value > _LIMIT // scale:
+            raise invalid
+        value *= scale
+        fraction, fraction_scale = 0, 1
+        for digit in frac[1:]:  # Go ignores the digits that would overflow
+            if fraction > (_LIMIT - 1) // 10 or fraction * 10 + int(digit) > _LIMIT:
+                break
+            fraction, fraction_scale = fraction * 10 + int(digit), fraction_scale * 10
+        if fraction:
+            value += int(fraction * (scale / fraction_scale))
+        total += value
+        if value > _LIMIT or total > _LIMIT:
+            raise invalid
+    if not neg and total > _LIMIT - 1:
+        raise invalid
+    return -total if neg else total
 
 
 def option_duration(value: Any, key: str) -> timedelta:

@@ -9,9 +9,37 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from luaflow.lua._duration import time_duration_ns
+from luaflow.lua._duration import parse_go_duration
 from luaflow.lua._errors import INTERNAL, LuaflowError
+from luaflow.lua._json import (
+    check_schema,
+    compile_schema,
+    decode_json,
+    encode_lua,
+    invalid,
+    schema_text,
+    validation_data,
+)
 from luaflow.lua._runtime import LuaState
+from luaflow.lua._time import (
+    WORKFLOW_LOCAL,
+    FixedZone,
+    LocationError,
+    TimeParseError,
+    ZoneTable,
+    civil,
+    date_unix,
+    fixed_zone,
+    format_duration,
+    format_time,
+    go_quote,
+    load_location,
+    parse_time,
+    system_local,
+)
+from luaflow.lua._time import add_date as add_date_unix
+from luaflow.lua._time import sub as sub_time
+from luaflow.lua._time import truncate as truncate_time
 from luaflow.lua._values import ValueConversionError, decode_str
 
 
@@ -48,48 +76,103 @@ class Clock:
     sleep: Any  # a Python or Lua callable taking nanoseconds
     #: Durable timers (`after`, `timer`, ...) that only workflows provide.
     timers: Mapping[str, Any] = field(default_factory=dict)
+    #: Workflows: `time.localtz` is UTC (named "Local"), the same on every worker, so formatting
+    #: replays identically. Host code gets the machine's zone, as Go's `time.Local`.
+    fixed_local: bool = False
 
 
 WALL_CLOCK = Clock(now_ns=_time.time_ns, sleep=lambda ns: _time.sleep(ns / 1e9))
 
+_I64 = 2**64
 
-def format_duration(ns: int) -> str:
-    """Go's Duration.String() for the common cases ("1h30m0s", "1.5s", "250ms")."""
-    if ns == 0:
-        return "0s"
-    sign = "-" if ns < 0 else ""
-    ns = abs(ns)
-    if ns < 1_000:
-        return f"{sign}{ns}ns"
-    if ns < 1_000_000:
-        return f"{sign}{ns / 1_000:g}µs"
-    if ns < 1_000_000_000:
-        return f"{sign}{ns / 1_000_000:g}ms"
-    hours, rest = divmod(ns, 3600 * 10**9)
-    minutes, rest = divmod(rest, 60 * 10**9)
-    seconds = f"{rest / 10**9:.9f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{seconds}"
-    if minutes:
-        return f"{sign}{minutes}m{seconds}"
-    return sign + seconds
+
+def _i64(value: int) -> int:
+    """Wrap to a Lua integer, as Go's int64 arithmetic wraps for absurd years."""
+    return (value + _I64 // 2) % _I64 - _I64 // 2
+
+
+def _raw(text: str) -> bytes:
+    """Back to a Lua string (texts hold one character per byte, see _time)."""
+    return text.encode("latin-1", errors="replace")
 
 
 def time_module(state: LuaState, clock: Clock) -> Any:
-    """The `time` module of SPEC 2.3 over `clock`."""
+    """The `time` module of SPEC 2.3 over `clock`: Go's time package (lua/_time.py); Lua code
+    holds zones by id. Bridge functions take and return numbers and strings only, and report
+    failures as `nil, message` (never Python exceptions through Lua)."""
+    zones = ZoneTable(WORKFLOW_LOCAL if clock.fixed_local else system_local())
 
-    def parse(value: Any) -> tuple[Any, Any]:
-        if isinstance(value, bytes):
-            value = decode_str(value)
-        return lua_result(state, lambda: time_duration_ns(value))
+    def zone_info(zone_id: int) -> tuple[bytes, int | None, bytes | None]:
+        zone = zones.get(zone_id)
+        if isinstance(zone, FixedZone):
+            return _raw(zone.name), zone.offset, _raw(zone.abbr)
+        return _raw(zone.name), None, None
+
+    def zone_at(zone_id: int, unix: int) -> tuple[int, bytes]:
+        abbr, offset = zones.get(zone_id).lookup(unix)
+        return offset, _raw(abbr)
+
+    def date(y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, zone_id: int) -> Any:
+        sec, nsec = date_unix(y, mo, d, h, mi, s, ns, zones.get(zone_id))
+        return _i64(sec), nsec
+
+    def add_date(sec: int, nsec: int, zone_id: int, y: int, m: int, d: int) -> Any:
+        new_sec, new_nsec = add_date_unix(sec, nsec, zones.get(zone_id), y, m, d)
+        return _i64(new_sec), new_nsec
+
+    def parse(layout: bytes, value: bytes, zone_id: int) -> Any:
+        try:
+            sec, nsec, zone = parse_time(
+                layout.decode("latin-1"), value.decode("latin-1"), zones.get(zone_id)
+            )
+        except TimeParseError as exc:
+            return None, _raw(str(exc))
+        return _i64(sec), nsec, zones.id_of(zone)
+
+    def load(name: bytes) -> Any:
+        try:
+            return zones.id_of(load_location(name.decode("latin-1"), zones.local))
+        except LocationError as exc:
+            return None, _raw(str(exc))
+
+    def parse_duration(text: bytes) -> Any:
+        decoded = decode_str(text)
+        try:
+            if isinstance(decoded, bytes):  # not UTF-8: no unit can match
+                raise LuaflowError(f"time: invalid duration {go_quote(text.decode('latin-1'))}")
+            return parse_go_duration(decoded)
+        except LuaflowError as err:
+            return None, err.message.encode()
+
+    def format_(layout: bytes, sec: int, nsec: int, offset: int, abbr: bytes) -> bytes:
+        text = format_time(layout.decode("latin-1"), sec, nsec, offset, abbr.decode("latin-1"))
+        return _raw(text)
+
+    def fixed(name: bytes, offset: int) -> int:
+        return zones.id_of(fixed_zone(name.decode("latin-1"), offset))
+
+    def truncate(sec: int, nsec: int, period: int, round_half_up: bool) -> tuple[int, int]:
+        new_sec, new_nsec = truncate_time(sec, nsec, period, round_half_up)
+        return _i64(new_sec), new_nsec
 
     bridge = lua_table(
         state,
         {
             "now_ns": clock.now_ns,
             "sleep": clock.sleep,
-            "parse_duration": parse,
-            "format_duration": lambda ns: format_duration(int(ns)).encode(),
+            "zone_info": zone_info,
+            "zone_at": zone_at,
+            "civil": lambda wall: tuple(civil(wall)),
+            "date": date,
+            "add_date": add_date,
+            "sub": sub_time,
+            "truncate": truncate,
+            "format": format_,
+            "parse": parse,
+            "load_location": load,
+            "fixed_zone": fixed,
+            "parse_duration": parse_duration,
+            "format_duration": lambda ns: format_duration(ns).encode(),
             **clock.timers,
         },
     )
@@ -119,26 +202,77 @@ def ctx_module(state: LuaState, context: Mapping[str, Any] | None) -> Any:
 
 
 def json_module(state: LuaState) -> Any:
-    """`json.encode/decode` with the B2 rules; failures are `nil, err` (kind Internal)."""
+    """`json.encode/decode/validate/validate_string` (Go `encoding/json` rules, JSON Schema).
 
-    def encode(value: Any) -> tuple[Any, Any]:
+    Failures are `nil, err` (`false, err` for validation), never raised: Internal for what JSON
+    cannot hold or parse, Invalid for bad arguments and schema violations.
+    """
+
+    def encode(value: Any = None, *_: Any) -> tuple[Any, Any]:
         def run() -> str:
-            return json.dumps(state.from_lua(value), ensure_ascii=False, separators=(",", ":"))
+            try:
+                return encode_lua(state, value)
+            except LuaflowError as err:
+                raise LuaflowError(f"encode failed: {err.message}", INTERNAL, False) from None
 
         return lua_result(state, run)
 
-    def decode(text: Any) -> tuple[Any, Any]:
+    def decode(text: Any = None, *_: Any) -> tuple[Any, Any]:
         def run() -> Any:
             if not isinstance(text, bytes):
-                raise LuaflowError("json.decode expects a string", INTERNAL, False)
+                raise invalid("string expected")
+            if not text:
+                raise invalid("empty string is not valid JSON")
             try:
-                return json.loads(text)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise LuaflowError(f"invalid JSON: {exc}", INTERNAL, False) from None
+                return decode_json(text)
+            except LuaflowError as err:
+                raise LuaflowError(f"decode failed: {err.message}", INTERNAL, False) from None
 
         return lua_result(state, run)
 
-    return lua_table(state, {"encode": encode, "decode": decode})
+    def validated(check: Callable[[], None]) -> Any:
+        try:
+            check()
+        except LuaflowError as err:
+            return False, state.error_to_lua(err)
+        return True
+
+    def validate(schema: Any = None, data: Any = None, *_: Any) -> Any:
+        def check() -> None:
+            if schema is None:
+                raise invalid("schema is required")
+            if data is None:
+                raise invalid("data is required")
+            text = schema_text(state, schema)
+            check_schema(text, validation_data(state, data))
+
+        return validated(check)
+
+    def validate_string(schema: Any = None, data: Any = None, *_: Any) -> Any:
+        def check() -> None:
+            if schema is None:
+                raise invalid("schema is required")
+            if not isinstance(data, bytes):
+                raise invalid("data must be a JSON string")
+            text = schema_text(state, schema)
+            compile_schema(text)  # a bad schema is reported before bad data
+            try:
+                value = json.loads(data.decode("utf-8", "replace"))
+            except ValueError as exc:
+                raise invalid(f"validation failed: invalid JSON: {exc}") from None
+            check_schema(text, value)
+
+        return validated(check)
+
+    return lua_table(
+        state,
+        {
+            "encode": encode,
+            "decode": decode,
+            "validate": validate,
+            "validate_string": validate_string,
+        },
+    )
 
 
 __all__ = [

@@ -13,6 +13,7 @@ from typing import Any
 import lupa.lua54 as lupa_lua
 
 from luaflow.lua._errors import INTERNAL, HostFailure, LuaflowError
+from luaflow.lua._regex import regex_search
 from luaflow.lua._values import decode_str, from_lua, to_lua
 
 #: Modules that do I/O and must never be loaded by workflow code (B1).
@@ -56,6 +57,8 @@ def _prelude_source() -> bytes:
 
 
 _PRELUDE = _prelude_source()
+#: The run-time type library: handed to the prelude, which compiles it on first use in a state.
+_TYPES = resources.files("luaflow.lua").joinpath("types.lua").read_bytes()
 
 
 class LuaState:
@@ -88,6 +91,8 @@ class LuaState:
         bridge[b"print"] = lambda text: (printer or _print)(str(decode_str(text)))
         bridge[b"lua_error"] = self._python_error
         bridge[b"error_token"] = object  # a fresh host object per error: see prelude.lua
+        bridge[b"types_source"] = _types_source
+        bridge[b"re_search"] = regex_search
         self.rt = self.runtime.execute(_PRELUDE, bridge)
         # Read every helper now: lupa mis-reads table items from Python while a coroutine runs
         # (calls and `.items()` are fine), so runtime code never indexes Lua tables directly.
@@ -165,7 +170,16 @@ class LuaState:
     # -- code --------------------------------------------------------------------------------------
 
     def load(self, source: str, chunkname: str) -> Any:
-        """Compile a text chunk; its errors read `chunkname:line: message`."""
+        """Compile a text chunk; its errors read `chunkname:line: message`.
+
+        User sources may be written in Wippy's typed dialect: they are translated to Lua 5.4
+        first (same line numbers). luaflow's own modules are plain Lua and skip that step.
+        """
+        # Imported here: the dialect module derives its syntax error from LuaRuntimeError.
+        from luaflow.lua._dialect import translate
+
+        if not chunkname.startswith("luaflow/"):
+            source = translate(source, chunkname)
         fn, err = (*_as_tuple(self._load(source.encode(), b"@" + chunkname.encode())), None)[:2]
         if fn is None:
             raise LuaRuntimeError(str(decode_str(err)))
@@ -296,6 +310,11 @@ class LuaState:
 def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     """Python objects handed to Lua stay opaque: `fn.__globals__` would escape the sandbox."""
     raise AttributeError("Python attributes are not accessible from Lua")
+
+
+def _types_source() -> bytes:
+    """A call, not a bridge value: states that never use types never hold the source."""
+    return _TYPES
 
 
 def _print(text: str) -> None:

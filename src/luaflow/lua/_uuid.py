@@ -87,25 +87,27 @@ def _stamp(raw: bytes, version: int) -> str:
 
 
 def variant_name(raw: bytes) -> str:
-    """The variant as the reference runtime names it: RFC4122, NCS, Microsoft or Invalid."""
+    """The variant as google/uuid names it: Reserved (0xxx, the NCS range), RFC4122 (10xx),
+    Microsoft (110x) or Future (111x)."""
     octet = raw[8]
     if octet & 0x80 == 0:
-        return "NCS"
+        return "Reserved"
     if octet & 0xC0 == 0x80:
         return "RFC4122"
     if octet & 0xE0 == 0xC0:
         return "Microsoft"
-    return "Invalid"  # 111x: reserved for future definition
+    return "Future"
 
 
 def uuid_info(raw: bytes) -> dict[str, Any]:
-    """What `uuid.parse` returns: version, variant, and for v1/v7 the Unix time (and v1 node)."""
+    """What `uuid.parse` returns: version, variant, and for v1/v7 the Unix time (and the v1
+    node, as its 6 raw bytes)."""
     version = raw[6] >> 4
     info: dict[str, Any] = {"version": version, "variant": variant_name(raw)}
     if version == 1:
         parsed = std_uuid.UUID(bytes=raw)
         info["timestamp"] = (parsed.time - _GREGORIAN_OFFSET) // 10_000_000
-        info["node"] = raw[10:].hex()
+        info["node"] = raw[10:]
     elif version == 7:
         info["timestamp"] = int.from_bytes(raw[:6], "big") // 1000
     return info
@@ -185,22 +187,16 @@ def uuid_module(state: LuaState, rng: RandomSource, now_ns: Callable[[], int]) -
     def named(version: int) -> Callable[..., tuple[Any, Any]]:
         def call(namespace: Any = None, name: Any = None, *_: Any) -> tuple[Any, Any]:
             def run() -> str:
-                ns = _require_uuid(namespace, "namespace")
-                if not isinstance(name, bytes):
-                    raise _invalid("name must be a string")
-                return name_based(ns, name, version)
+                if not isinstance(namespace, bytes) or not isinstance(name, bytes):
+                    raise _invalid("namespace and name must be strings")
+                return name_based(_require_uuid(namespace, "namespace"), name, version)
 
             return lua_result(state, run)
 
         return call
 
-    def validate(value: Any = None, *_: Any) -> tuple[Any, Any]:
-        def run() -> bool:
-            if not isinstance(value, bytes):
-                raise _invalid("input must be a string")
-            return parse_uuid(value) is not None
-
-        return lua_result(state, run)
+    def validate(value: Any = None, *_: Any) -> tuple[bool, None]:
+        return isinstance(value, bytes) and parse_uuid(value) is not None, None
 
     def version(value: Any = None, *_: Any) -> tuple[Any, Any]:
         return lua_result(state, lambda: _require_uuid(value)[6] >> 4)
@@ -214,17 +210,15 @@ def uuid_module(state: LuaState, rng: RandomSource, now_ns: Callable[[], int]) -
     def format_(value: Any = None, form: Any = None, *_: Any) -> tuple[Any, Any]:
         def run() -> str:
             raw = _require_uuid(value)
-            if form is not None and not isinstance(form, bytes):
-                raise _invalid("format must be a string")
-            name = "standard" if form is None else form.decode("utf-8", "replace")
+            name = form if isinstance(form, bytes) else b"standard"  # other types: ignored
             text = _standard(raw)
-            if name == "standard":
+            if name == b"standard":
                 return text
-            if name == "simple":
+            if name == b"simple":
                 return raw.hex()
-            if name == "urn":
+            if name == b"urn":
                 return "urn:uuid:" + text
-            raise _invalid(f'unsupported format "{name}" (standard, simple or urn)')
+            raise _invalid("unsupported format")
 
         return lua_result(state, run)
 

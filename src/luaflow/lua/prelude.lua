@@ -74,6 +74,18 @@ xpcall = function(f, handler, ...)
     end, ...))
 end
 
+-- assert puts the caller's `file:line:` in front of a message, as Wippy's does, so a failed test
+-- says where; other error values pass unchanged.
+assert = function(...)
+    local v, message = ...
+    if v then return ... end
+    if select("#", ...) == 0 then raw_error("bad argument #1 to 'assert' (value expected)", 2) end
+    if message == nil then raw_error("assertion failed!", 2) end
+    if type(message) == "number" then message = tostring(message) end
+    if type(message) == "string" then raw_error(message, 2) end
+    raw_error(message, 0)
+end
+
 ---------------------------------------------------------------------------------------------------
 -- Coroutines. Runtime operations (activities, timers...) suspend the current *task* by yielding a
 -- tagged request. When user code runs its own coroutines, a tagged yield from inside them is passed
@@ -104,6 +116,11 @@ function rt.awaiting(build)
         if req == nil then return nil, err end
         return co_yield(AWAIT, req)
     end
+end
+
+-- Wrap a Python function into a Lua one that gets the user call site first (logger lines).
+function rt.with_site(fn)
+    return function(...) return fn(site(), ...) end
 end
 
 local function forward(co, ok, ...)
@@ -385,6 +402,7 @@ os = {
     end,
     clock = os_clock,
     difftime = os_difftime,
+    platform = "wippy",
 }
 
 ---------------------------------------------------------------------------------------------------
@@ -480,6 +498,201 @@ function rt.teardown()
     local globals = _G
     for k in raw_next, globals do globals[k] = nil end
     for k in raw_next, rt do rt[k] = nil end
+end
+
+---------------------------------------------------------------------------------------------------
+-- Wippy's base language (WIPPY-LUA 1.3): Lua 5.1 names Wippy keeps, Go's number formatting, and
+-- the run-time type library behind `type` statements, `string(x)` and `T:is(v)`.
+local math_type, math_exp, math_abs, math_floor, math_ceil, huge =
+    math.type, math.exp, math.abs, math.floor, math.ceil, math.huge
+local math_tointeger, math_log, math_atan = math.tointeger, math.log, math.atan
+local tonumber, ipairs = tonumber, ipairs
+local raw_len = rawlen
+local string_lib = string
+
+_ENV.unpack = unpack
+math.pow = function(x, y) return x ^ y end
+math.log10 = function(x) return math_log(x, 10) end
+math.atan2 = function(y, x) return math_atan(y, x) end
+
+-- Go's math.Sinh, math.Cosh and math.Tanh (what Wippy runs): exact near zero, where
+-- (e^x - e^-x) / 2 would cancel.
+function math.sinh(x)
+    local a = math_abs(x)
+    local r
+    if a > 21 then
+        r = math_exp(a) * 0.5
+    elseif a > 0.5 then
+        local ex = math_exp(a)
+        r = (ex - 1 / ex) * 0.5
+    else
+        local sq = a * a
+        r = (((-0.2630563213397497062819489e+2 * sq - 0.2894211355989563807284660366e+4) * sq
+            - 0.8991272022039509355398013511e+5) * sq - 0.6307673640497716991184787251e+6) * a
+        r = r / (((sq - 0.173678953558233699533450911e+3) * sq + 0.1521517378790019070696485176e+5)
+            * sq - 0.6307673640497716991212077277e+6)
+    end
+    if x < 0 then return -r end
+    return r
+end
+
+function math.cosh(x)
+    local a = math_abs(x)
+    if a > 21 then return math_exp(a) * 0.5 end
+    local ex = math_exp(a)
+    return (ex + 1 / ex) * 0.5
+end
+
+function math.tanh(x)
+    local z = math_abs(x)
+    if z > 0.5 * 8.8029691931113054295988e+01 then
+        if x < 0 then return -1.0 end
+        return 1.0
+    elseif z >= 0.625 then
+        local s = math_exp(2 * z)
+        z = 1 - 2 / (s + 1)
+        if x < 0 then return -z end
+        return z
+    elseif x == 0 then
+        return x
+    end
+    local s = x * x
+    return x + x * s * ((-9.64399179425052238628e-1 * s - 9.92877231001918586564e1) * s
+        - 1.61468768441708447952e3) / (((s + 1.12811678491632931402e2) * s
+        + 2.23548839060100448583e3) * s + 4.84406305325125486048e3)
+end
+
+-- Pre-sizing is an allocation hint Lua 5.4 cannot take from Lua code.
+table.create = function() return {} end
+
+-- Go's strconv.FormatFloat(x, 'g' or 'f' when `fixed`, -1, 64): the shortest digits that read
+-- back as x (Lua's %.14g rounds, %.17g over-prints), laid out the way Go lays them out.
+local function go_float(x, fixed)
+    if x ~= x then return "NaN" end
+    if x == huge then return "+Inf" end
+    if x == -huge then return "-Inf" end
+    if x == 0 then return (1 / x < 0) and "-0" or "0" end
+    local s
+    for digits = 14, 16 do
+        s = str_format("%." .. digits .. "e", x)
+        if tonumber(s) == x then break end
+    end
+    local sign, first, rest, e = s:match("^(-?)(%d)%.(%d*)e([-+]%d+)$")
+    local mantissa = (first .. rest):gsub("0+$", "")
+    e = tonumber(e)
+    local n = #mantissa
+    if not fixed and (e < -4 or e >= 6) then
+        local m = n > 1 and (mantissa:sub(1, 1) .. "." .. mantissa:sub(2)) or mantissa
+        return sign .. m .. (e < 0 and "e-" or "e+") .. str_format("%02d", math_abs(e))
+    end
+    if e < 0 then return sign .. "0." .. ("0"):rep(-e - 1) .. mantissa end
+    if n <= e + 1 then return sign .. mantissa .. ("0"):rep(e + 1 - n) end
+    return sign .. mantissa:sub(1, e + 1) .. "." .. mantissa:sub(e + 2)
+end
+
+-- tostring as Wippy prints numbers (Go's LNumber.String): an integral float has no ".0"
+-- (10/2 -> "5"), others the shortest round-trip form (0.1+0.2 -> "0.30000000000000004"), and
+-- inf/nan read "+Inf", "-Inf", "NaN". `..` on numbers still uses Lua's own formatting.
+local function go_tostring(...)
+    local v = ...
+    if math_type(v) == "float" then
+        local i = math_tointeger(v)
+        if i ~= nil then return str_format("%d", i) end
+        return go_float(v, false)
+    end
+    return tostring(...)
+end
+_ENV.tostring = go_tostring
+
+local base_print = print
+print = function(...)
+    local args = pack(...)
+    for i = 1, args.n do
+        if math_type(args[i]) == "float" then args[i] = go_tostring(args[i]) end
+    end
+    return base_print(unpack(args, 1, args.n))
+end
+
+-- string.format("%d", 2.5) is "2" in Wippy (Go casts to int64, truncating toward zero): floats
+-- given to integer conversions are truncated first, then the real string.format runs.
+local INTEGER_CONVERSION = { d = true, i = true, c = true, o = true, x = true, X = true }
+
+local function truncate(v)
+    if math_type(v) ~= "float" or v ~= v or v == huge or v == -huge then return v end
+    return math_tointeger(v >= 0 and math_floor(v) or math_ceil(v)) or v
+end
+
+string_lib.format = function(fmt, ...)
+    local args = pack(...)
+    local floats = false
+    for i = 1, args.n do
+        if math_type(args[i]) == "float" then floats = true break end
+    end
+    if not floats or type(fmt) ~= "string" then return str_format(fmt, ...) end
+    local i = 0
+    for conversion in fmt:gmatch("%%[-+ #0]*%d*%.?%d*(.)") do
+        if conversion ~= "%" then
+            i = i + 1
+            if INTEGER_CONVERSION[conversion] then args[i] = truncate(args[i]) end
+        end
+    end
+    return str_format(fmt, unpack(args, 1, args.n))
+end
+
+-- type(T) is "type" for type values. Their metatable exists from the start (one empty table) so
+-- that this check stays cheap; the library that fills it is loaded on first use.
+local TYPE_MT = { __name = "type", __opaque = true }
+local raw_type = type
+_ENV.type = function(...)
+    if select("#", ...) == 0 then raw_error("bad argument #1 to 'type' (value expected)", 2) end
+    local t = raw_type(...)
+    if t == "table" and getmetatable((...)) == TYPE_MT then return "type" end
+    return t
+end
+
+-- Every key of t in the pairs() order, read raw (no __pairs): for validation that must report
+-- the same failure on every worker.
+local function sorted_keys(t)
+    local keys, n = {}, 0
+    for k in raw_next, t do
+        n = n + 1
+        keys[n] = k
+    end
+    table_sort(keys, key_less)
+    return keys
+end
+
+local types_source, re_search, types_lib = bridge.types_source, bridge.re_search, nil
+local safe_pcall = pcall
+
+-- Translated chunks start with `local __wt = __wippy_types();`: the first call in a state loads
+-- luaflow/types.lua and installs the primitive casts (`integer(x)`, `number:is(x)`...) and a
+-- callable `string` library (`string(x)`, `string:is(x)`; `string.upper` stays as it is).
+function __wippy_types()
+    if types_lib == nil then
+        local chunk, err = raw_load(types_source(), "@luaflow/types.lua", "t")
+        if chunk == nil then raw_error(err, 0) end
+        local string_mt
+        types_lib, string_mt = chunk({
+            mt = TYPE_MT,
+            type = raw_type,
+            pcall = safe_pcall,
+            rawlen = raw_len,
+            sorted_keys = sorted_keys,
+            re_search = re_search,
+            go_float = go_float,
+            go_tostring = go_tostring,
+            string = string_lib,
+            invalid = function(message, details)
+                return make_error(message, KINDS.INVALID, nil, details)
+            end,
+        })
+        for _, name in ipairs({ "integer", "number", "boolean", "any", "unknown", "never" }) do
+            _ENV[name] = types_lib[name]
+        end
+        setmetatable(string_lib, string_mt)
+    end
+    return types_lib
 end
 
 -- Remove everything user code must not reach.

@@ -1,145 +1,394 @@
--- The `time` module (SPEC 2.3). Built per state from a clock: wall clock for host code, workflow
--- time (replay-safe) inside workflows. Numbers are nanoseconds; strings are Go durations.
-local clock = ...
-local os_date = os.date
-local floor = math.floor
+-- The `time` module (SPEC 2.3), Wippy's: Go's time package for Lua. Built per state over a
+-- bridge: the clock (wall clock for host code; workflow time and durable timers in workflows)
+-- and the calendar, layout and zone functions of luaflow/lua/_time.py. Time, Duration and
+-- Location are tables with no JSON form; zones are integer ids, never Python objects.
+-- Numbers given as durations are nanoseconds; strings are Go durations ("1h30m").
+local bridge = ...
+local floor, mininteger, maxinteger = math.floor, math.mininteger, math.maxinteger
+local format, select, type, setmetatable, getmetatable, tostring =
+    string.format, select, type, setmetatable, getmetatable, tostring
 
-local NS, US, MS, S = 1, 1000, 1000000, 1000000000
+local S = 1000000000
+local ZERO_UNIX = -62135596800 -- Go's zero time: 0001-01-01 00:00:00 UTC
+local STRING_LAYOUT = "2006-01-02 15:04:05.999999999 -0700 MST"
+
 local time = {
-    NANOSECOND = NS, MICROSECOND = US, MILLISECOND = MS, SECOND = S,
+    NANOSECOND = 1, MICROSECOND = 1000, MILLISECOND = 1000000, SECOND = S,
     MINUTE = 60 * S, HOUR = 3600 * S,
     RFC3339 = "2006-01-02T15:04:05Z07:00",
     RFC3339NANO = "2006-01-02T15:04:05.999999999Z07:00",
+    RFC822 = "02 Jan 06 15:04 MST",
+    RFC822Z = "02 Jan 06 15:04 -0700",
+    RFC850 = "Monday, 02-Jan-06 15:04:05 MST",
+    RFC1123 = "Mon, 02 Jan 2006 15:04:05 MST",
+    RFC1123Z = "Mon, 02 Jan 2006 15:04:05 -0700",
+    KITCHEN = "3:04PM",
+    STAMP = "Jan _2 15:04:05",
+    STAMP_MILLI = "Jan _2 15:04:05.000",
+    STAMP_MICRO = "Jan _2 15:04:05.000000",
+    STAMP_NANO = "Jan _2 15:04:05.000000000",
     DATE_TIME = "2006-01-02 15:04:05",
     DATE_ONLY = "2006-01-02",
     TIME_ONLY = "15:04:05",
+    JANUARY = 1, FEBRUARY = 2, MARCH = 3, APRIL = 4, MAY = 5, JUNE = 6, JULY = 7, AUGUST = 8,
+    SEPTEMBER = 9, OCTOBER = 10, NOVEMBER = 11, DECEMBER = 12,
+    SUNDAY = 0, MONDAY = 1, TUESDAY = 2, WEDNESDAY = 3, THURSDAY = 4, FRIDAY = 5, SATURDAY = 6,
 }
+
+---------------------------------------------------------------------------------------------------
+-- Arguments. A wrong type raises `bad argument #N to NAME (...)` at the user's line: `level`
+-- counts from the caller of `bad`, and the check_* helpers are always called straight from the
+-- module function or method (never as a tail call). Bad values are `nil, err` instead.
+
+local function bad(level, n, name, message)
+    error(format("bad argument #%d to %s (%s)", n, name, message), level + 1)
+end
+
+-- Go converts a float to an integer by truncation; NaN and out-of-range give the minimum.
+local function trunc(v)
+    if math.type(v) == "integer" then return v end
+    if v ~= v or v >= 2 ^ 63 or v < -2 ^ 63 then return mininteger end
+    return math.tointeger(v >= 0 and floor(v) or -floor(-v))
+end
+
+local function check_int(v, n, name)
+    if type(v) ~= "number" then bad(3, n, name, "number expected, got " .. type(v)) end
+    return trunc(v)
+end
+
+local function check_string(v, n, name)
+    if type(v) == "number" then return tostring(v) end
+    if type(v) ~= "string" then bad(3, n, name, "string expected, got " .. type(v)) end
+    return v
+end
+
+local function invalid(message)
+    return nil, errors.new({ message = message, kind = errors.INVALID, retryable = false })
+end
+
+---------------------------------------------------------------------------------------------------
+-- Location
+
+local Location = { __opaque = true, __name = "time.Location" }
+Location.__index = Location
+local locations = {} -- zone id -> Location
+
+local function location(id)
+    local loc = locations[id]
+    if loc == nil then
+        local name, offset, abbr = bridge.zone_info(id)
+        loc = setmetatable({ _id = id, _name = name, _off = offset, _abbr = abbr }, Location)
+        locations[id] = loc
+    end
+    return loc
+end
+
+local function check_location(v, n, name)
+    if getmetatable(v) ~= Location then bad(3, n, name, "location expected") end
+    return v
+end
+
+function Location:string()
+    return check_location(self, 1, "string")._name
+end
+Location.__tostring = Location.string
+
+local UTC, LOCAL = location(0), location(1)
+time.utc, time.localtz = UTC, LOCAL
+
+---------------------------------------------------------------------------------------------------
+-- Duration
 
 local Duration = { __opaque = true, __name = "time.Duration" }
 Duration.__index = Duration
 local function duration(ns) return setmetatable({ _ns = ns }, Duration) end
-function Duration:nanoseconds() return self._ns end
-function Duration:microseconds() return self._ns // US end
-function Duration:milliseconds() return self._ns // MS end
-function Duration:seconds() return self._ns / S end
-function Duration:minutes() return self._ns / (60 * S) end
-function Duration:hours() return self._ns / (3600 * S) end
-Duration.__tostring = function(d) return clock.format_duration(d._ns) end
-Duration.__eq = function(a, b) return a._ns == b._ns end
-Duration.__lt = function(a, b) return a._ns < b._ns end
-Duration.__le = function(a, b) return a._ns <= b._ns end
 
--- Nanoseconds from any accepted duration form; nil, err for invalid input.
-local function to_ns(d)
-    if getmetatable(d) == Duration then return d._ns end
-    return clock.parse_duration(d)
+local function check_duration(v, n, name)
+    if getmetatable(v) ~= Duration then bad(3, n, name, "duration expected") end
+    return v._ns
 end
-time.to_ns = to_ns
+
+-- Integer division toward zero, as Go divides.
+local function quot(a, b)
+    local q = a // b
+    if q < 0 and q * b ~= a then q = q + 1 end
+    return q
+end
+
+-- Go's float conversions (whole units + fraction); a whole number stays an integer so that it
+-- prints the way Wippy prints it ("1", not "1.0").
+local function units(ns, unit)
+    local whole = quot(ns, unit)
+    local rest = ns - whole * unit
+    if rest == 0 then return whole end
+    return whole + rest / unit
+end
+
+function Duration:nanoseconds()
+    local ns = check_duration(self, 1, "nanoseconds")
+    return ns
+end
+function Duration:microseconds() return quot(check_duration(self, 1, "microseconds"), 1000) end
+function Duration:milliseconds() return quot(check_duration(self, 1, "milliseconds"), 1000000) end
+function Duration:seconds() return units(check_duration(self, 1, "seconds"), S) end
+function Duration:minutes() return units(check_duration(self, 1, "minutes"), 60 * S) end
+function Duration:hours() return units(check_duration(self, 1, "hours"), 3600 * S) end
+Duration.__tostring = function(d)
+    return bridge.format_duration(check_duration(d, 1, "tostring"))
+end
+
+-- Go type names, for messages that name the type of a value given as a duration.
+local GO_TYPES = {
+    ["nil"] = "*lua.LNilType", boolean = "lua.LBool", table = "*lua.LTable",
+    ["function"] = "*lua.LFunction", thread = "*lua.LState", userdata = "*lua.LUserData",
+}
+
+-- A duration where `sleep`, `after`, `timer` and `ticker` take one: ns or nil, message.
+local function to_ns(d)
+    local kind = type(d)
+    if kind == "number" then return trunc(d) end
+    if kind == "string" then return bridge.parse_duration(d) end
+    if getmetatable(d) == Duration then return d._ns end
+    return nil, "duration must be number or string"
+end
+
+-- A duration where `parse_duration` and `Time:add` take one, with Wippy's messages.
+local function duration_value(d)
+    local kind = type(d)
+    if kind == "number" or kind == "string" then return to_ns(d) end
+    local mt = getmetatable(d)
+    if mt == Duration then return d._ns end
+    if mt ~= nil and mt.__opaque then return nil, "invalid duration type: *" .. mt.__name end
+    return nil, "invalid value type: " .. (GO_TYPES[kind] or kind)
+end
+
+---------------------------------------------------------------------------------------------------
+-- Time: Unix seconds `_s`, nanoseconds `_n` (0 <= n < 1e9), its Location, and the offset and
+-- zone abbreviation in effect at that instant.
 
 local Time = { __opaque = true, __name = "time.Time" }
 Time.__index = Time
-local function new_time(ns) return setmetatable({ _ns = ns }, Time) end
 
-function Time:unix() return self._ns // S end
-function Time:unix_nano() return self._ns end
+local function new_time(s, n, loc)
+    local offset, abbr = loc._off, loc._abbr
+    if offset == nil then offset, abbr = bridge.zone_at(loc._id, s) end
+    return setmetatable({ _s = s, _n = n, _loc = loc, _off = offset, _abbr = abbr }, Time)
+end
+
+local function from_ns(ns, loc) return new_time(ns // S, ns % S, loc or LOCAL) end
+
+local function check_time(v, n, name)
+    if getmetatable(v) ~= Time then bad(3, n, name, "time expected") end
+    return v
+end
+
+-- year, month, day, hour, minute, second, weekday, year_day in the Time's own zone.
+local function fields(t) return bridge.civil(t._s + t._off) end
+
+function Time:unix() return check_time(self, 1, "unix")._s end
+function Time:unix_nano()
+    local t = check_time(self, 1, "unix_nano")
+    return t._s * S + t._n
+end
 function Time:add(d)
-    local ns, err = to_ns(d)
-    if ns == nil then error(err, 2) end
-    return new_time(self._ns + ns)
+    local t = check_time(self, 1, "add")
+    local ns, err = duration_value(d)
+    if ns == nil then bad(2, 2, "add", err) end
+    local s, n = t._s + ns // S, t._n + ns % S
+    if n >= S then s, n = s + 1, n - S end
+    return new_time(s, n, t._loc)
 end
-function Time:sub(other) return duration(self._ns - other._ns) end
-function Time:before(other) return self._ns < other._ns end
-function Time:after(other) return self._ns > other._ns end
-function Time:equal(other) return self._ns == other._ns end
-function Time:is_zero() return self._ns == 0 end
-function Time:utc() return self end
-function Time:in_local() return self end
-local function fields(t) return os_date("!*t", t._ns // S) end
-function Time:year() return fields(self).year end
-function Time:month() return fields(self).month end
-function Time:day() return fields(self).day end
-function Time:hour() return fields(self).hour end
-function Time:minute() return fields(self).min end
-function Time:second() return fields(self).sec end
-function Time:nanosecond() return self._ns % S end
-function Time:weekday() return fields(self).wday - 1 end
-function Time:year_day() return fields(self).yday end
-function Time:date()
-    local f = fields(self)
-    return f.year, f.month, f.day
+function Time:sub(other)
+    local t = check_time(self, 1, "sub")
+    local u = check_time(other, 2, "sub")
+    return duration(bridge.sub(t._s, t._n, u._s, u._n))
 end
-function Time:clock()
-    local f = fields(self)
-    return f.hour, f.min, f.sec
+function Time:add_date(years, months, days)
+    local t = check_time(self, 1, "add_date")
+    local y, m = check_int(years, 2, "add_date"), check_int(months, 3, "add_date")
+    local d = check_int(days, 4, "add_date")
+    local s, n = bridge.add_date(t._s, t._n, t._loc._id, y, m, d)
+    return new_time(s, n, t._loc)
 end
-function Time:format_rfc3339()
-    local base = os_date("!%Y-%m-%dT%H:%M:%S", self._ns // S)
-    local frac = self._ns % S
-    if frac == 0 then return base .. "Z" end
-    return (base .. string.format(".%09d", frac)):gsub("0+$", "") .. "Z"
+function Time:before(other)
+    local t, u = check_time(self, 1, "before"), check_time(other, 2, "before")
+    return t._s < u._s or (t._s == u._s and t._n < u._n)
+end
+function Time:after(other)
+    local t, u = check_time(self, 1, "after"), check_time(other, 2, "after")
+    return t._s > u._s or (t._s == u._s and t._n > u._n)
+end
+function Time:equal(other)
+    local t, u = check_time(self, 1, "equal"), check_time(other, 2, "equal")
+    return t._s == u._s and t._n == u._n
 end
 function Time:format(layout)
-    if layout == time.RFC3339 or layout == time.RFC3339NANO then return self:format_rfc3339() end
-    if layout == time.DATE_TIME then return os_date("!%Y-%m-%d %H:%M:%S", self._ns // S) end
-    if layout == time.DATE_ONLY then return os_date("!%Y-%m-%d", self._ns // S) end
-    if layout == time.TIME_ONLY then return os_date("!%H:%M:%S", self._ns // S) end
-    return os_date("!" .. layout, self._ns // S)
+    local t = check_time(self, 1, "format")
+    local text = check_string(layout, 2, "format")
+    return bridge.format(text, t._s, t._n, t._off, t._abbr)
 end
-function Time:round(d) local n = to_ns(d); return new_time(floor((self._ns + n // 2) / n) * n) end
-function Time:truncate(d) local n = to_ns(d); return new_time(self._ns // n * n) end
-Time.__tostring = function(t) return t:format_rfc3339() end
-Time.__eq = function(a, b) return a._ns == b._ns end
-Time.__lt = function(a, b) return a._ns < b._ns end
-Time.__le = function(a, b) return a._ns <= b._ns end
+function Time:format_rfc3339()
+    local t = check_time(self, 1, "format_rfc3339")
+    return bridge.format(time.RFC3339, t._s, t._n, t._off, t._abbr)
+end
+function Time:date()
+    local y, m, d = fields(check_time(self, 1, "date"))
+    return y, m, d
+end
+function Time:clock()
+    local _, _, _, h, mi, s = fields(check_time(self, 1, "clock"))
+    return h, mi, s
+end
+function Time:year() return (fields(check_time(self, 1, "year"))) end
+function Time:month() return (select(2, fields(check_time(self, 1, "month")))) end
+function Time:day() return (select(3, fields(check_time(self, 1, "day")))) end
+function Time:hour() return (select(4, fields(check_time(self, 1, "hour")))) end
+function Time:minute() return (select(5, fields(check_time(self, 1, "minute")))) end
+function Time:second() return (select(6, fields(check_time(self, 1, "second")))) end
+function Time:weekday() return (select(7, fields(check_time(self, 1, "weekday")))) end
+function Time:year_day() return (select(8, fields(check_time(self, 1, "year_day")))) end
+function Time:nanosecond() return check_time(self, 1, "nanosecond")._n end
+function Time:is_zero()
+    local t = check_time(self, 1, "is_zero")
+    return t._s == ZERO_UNIX and t._n == 0
+end
+function Time:in_location(loc)
+    local t = check_time(self, 1, "in_location")
+    return new_time(t._s, t._n, check_location(loc, 2, "in_location"))
+end
+function Time:location() return check_time(self, 1, "location")._loc end
+function Time:utc()
+    local t = check_time(self, 1, "utc")
+    return new_time(t._s, t._n, UTC)
+end
+function Time:in_local()
+    local t = check_time(self, 1, "in_local")
+    return new_time(t._s, t._n, LOCAL)
+end
 
-function time.now() return new_time(clock.now_ns()) end
-function time.unix(sec, nsec) return new_time(sec * S + (nsec or 0)) end
+-- Go's Round and Truncate: multiples of a Duration since the zero time; d <= 0 changes nothing.
+local function step(t, d, round)
+    if d <= 0 then return t end
+    local s, n = bridge.truncate(t._s, t._n, d, round)
+    return new_time(s, n, t._loc)
+end
+function Time:round(d)
+    local t = check_time(self, 1, "round")
+    return step(t, check_duration(d, 2, "round"), true)
+end
+function Time:truncate(d)
+    local t = check_time(self, 1, "truncate")
+    return step(t, check_duration(d, 2, "truncate"), false)
+end
+Time.__tostring = function(t)
+    check_time(t, 1, "tostring")
+    return bridge.format(STRING_LAYOUT, t._s, t._n, t._off, t._abbr)
+end
+
+---------------------------------------------------------------------------------------------------
+-- Module functions
+
+function time.now() return from_ns(bridge.now_ns()) end
+
+function time.unix(sec, nsec)
+    local s, n = check_int(sec, 1, "unix"), check_int(nsec, 2, "unix")
+    return new_time(s + n // S, n % S, LOCAL)
+end
+
+function time.date(year, month, day, hour, minute, sec, nsec, ...)
+    local y, mo = check_int(year, 1, "date"), check_int(month, 2, "date")
+    local d, h = check_int(day, 3, "date"), check_int(hour, 4, "date")
+    local mi, s = check_int(minute, 5, "date"), check_int(sec, 6, "date")
+    local ns = check_int(nsec, 7, "date")
+    local loc = LOCAL
+    if select("#", ...) > 0 then loc = check_location((...), 8, "date") end
+    local unix, n = bridge.date(y, mo, d, h, mi, s, ns, loc._id)
+    return new_time(unix, n, loc)
+end
+
+function time.parse(layout, value, ...)
+    local l, v = check_string(layout, 1, "parse"), check_string(value, 2, "parse")
+    local loc = LOCAL
+    if select("#", ...) > 0 then loc = check_location((...), 3, "parse") end
+    local s, n, zone = bridge.parse(l, v, loc._id)
+    if s == nil then return invalid(n) end
+    return new_time(s, n, location(zone))
+end
 
 function time.parse_duration(v)
-    local ns, err = to_ns(v)
-    if ns == nil then return nil, err end
+    local ns, err = duration_value(v)
+    if ns == nil then return invalid(err) end
     return duration(ns)
+end
+
+function time.load_location(name)
+    local text = check_string(name, 1, "load_location")
+    if text == "" then return invalid("empty location name") end
+    local zone, err = bridge.load_location(text)
+    if zone == nil then
+        return nil, errors.new({ message = err, kind = errors.NOT_FOUND, retryable = false })
+    end
+    return location(zone)
+end
+
+function time.fixed_zone(name, offset)
+    local text, seconds = check_string(name, 1, "fixed_zone"), check_int(offset, 2, "fixed_zone")
+    return location(bridge.fixed_zone(text, seconds))
 end
 
 function time.sleep(d)
     local ns, err = to_ns(d)
-    if ns == nil then error(err, 2) end
-    if ns <= 0 then return end
-    clock.sleep(ns)
+    if ns == nil then return invalid(err) end
+    if ns > 0 then bridge.sleep(ns) end
 end
 
--- Durable timers delivered through channels (workflows only: the clock provides them).
-local function positive(d)
+-- Durable timers delivered through channels (the workflow scheduler provides them).
+-- The nanoseconds of a timer duration, or nil and a message: Go's parse error, or the range
+-- error that Wippy prefixes with the function's name (third result true).
+local function timer_ns(d)
     local ns, err = to_ns(d)
-    if ns == nil then error(err, 3) end
-    if ns <= 0 then
-        error(errors.new({ kind = errors.INVALID, message = "duration must be positive" }), 3)
-    end
-    if clock.after == nil then error("timers are only available inside workflows", 3) end
+    if ns == nil then return nil, err, false end
+    if ns <= 0 then return nil, "duration must be > 0", true end
+    if bridge.after == nil then error("timers are only available inside workflows", 3) end
     return ns
 end
 
 function time.after(d)
-    return clock.wrap(clock.after(positive(d)))
+    local ns, err, range = timer_ns(d)
+    if ns == nil then return invalid(range and "time.after: " .. err or err) end
+    return bridge.wrap(bridge.after(ns))
 end
 
-local Timer = { __name = "time.Timer" }
+local Timer = { __opaque = true, __name = "time.Timer" }
 Timer.__index = Timer
 function Timer:response() return self._ch end
 Timer.channel = Timer.response
-function Timer:stop() return clock.timer_stop(self._t) end
-function Timer:reset(d) return clock.timer_reset(self._t, positive(d)) end
-
-function time.timer(d)
-    local t = clock.timer(positive(d), false)
-    return setmetatable({ _t = t, _ch = clock.wrap(clock.timer_channel(t)) }, Timer)
+function Timer:stop() return bridge.timer_stop(self._t) end
+function Timer:reset(d)
+    local ns, err = timer_ns(d)
+    if ns == nil then error("timer:reset: " .. err, 2) end
+    return bridge.timer_reset(self._t, ns)
 end
 
-function time.ticker(d)
-    local t = clock.timer(positive(d), true)
-    return setmetatable({ _t = t, _ch = clock.wrap(clock.timer_channel(t)) }, Timer)
+local Ticker = { __opaque = true, __name = "time.Ticker" }
+Ticker.__index = Ticker
+Ticker.response = Timer.response
+Ticker.channel = Timer.response
+function Ticker:stop()
+    bridge.timer_stop(self._t)
+    return true
 end
 
-if clock.set_time_factory ~= nil then clock.set_time_factory(new_time) end
+local function start(d, name, repeating, mt)
+    local ns, err, range = timer_ns(d)
+    if ns == nil then return invalid(range and name .. ": " .. err or err) end
+    local t = bridge.timer(ns, repeating)
+    return setmetatable({ _t = t, _ch = bridge.wrap(bridge.timer_channel(t)) }, mt)
+end
+
+function time.timer(d) return start(d, "time.timer", false, Timer) end
+function time.ticker(d) return start(d, "time.ticker", true, Ticker) end
+
+if bridge.set_time_factory ~= nil then bridge.set_time_factory(from_ns) end
 
 return time

@@ -1,8 +1,12 @@
 -- The `process` global of host code (functions, processes, activities, HTTP handlers, CLI
--- calls), over the workflow one (pid, inbox, listen, events): starting and talking to workflows
--- through Temporal (SPEC 2.4, B6) and to host processes of this node. The host argument of the
--- spawn family is a temporal.worker entry id, or a process.host entry id for a host process.
-local bridge = ...
+-- calls): the process basics every Lua process has (pid, id, inbox, listen, events), plus
+-- starting and talking to workflows through Temporal (SPEC 2.4, B6) and to host processes of
+-- this node, watching them, and naming them. The host argument of the spawn family is a
+-- temporal.worker entry id (or its raw task queue), or a process.host entry id for a host process.
+local core, bridge = ...
+
+process = {}
+for k, v in pairs(core) do process[k] = v end
 
 local Spawner = { __name = "spawner" }
 Spawner.__index = Spawner
@@ -46,26 +50,20 @@ function Spawner:with_message(topic, ...)
     return spawner(self._options, self._context, self._name, messages)
 end
 
-local function start(self, wait, id, host, ...)
-    return bridge.start(wait, id, host, self._options, self._context, self._name,
+-- `watch`: "", "monitor", "link" or "link monitor", attached as the process starts (so even a
+-- child that ends at once reports its real exit).
+local function start(self, wait, watch, id, host, ...)
+    return bridge.start(wait, watch, id, host, self._options, self._context, self._name,
                         self._messages, ...)
 end
 
-local function watched(...)
-    local kinds = { ... }
-    return function(self, id, host, ...)
-        local pid, err = start(self, false, id, host, ...)
-        if pid == nil then return nil, err end
-        for _, how in ipairs(kinds) do bridge.watch(pid, how) end
-        return pid
-    end
+function Spawner:spawn(id, host, ...) return start(self, false, "", id, host, ...) end
+function Spawner:spawn_monitored(id, host, ...) return start(self, false, "monitor", id, host, ...) end
+function Spawner:spawn_linked(id, host, ...) return start(self, false, "link", id, host, ...) end
+function Spawner:spawn_linked_monitored(id, host, ...)
+    return start(self, false, "link monitor", id, host, ...)
 end
-
-function Spawner:spawn(id, host, ...) return start(self, false, id, host, ...) end
-Spawner.spawn_monitored = watched("monitor")
-Spawner.spawn_linked = watched("link")
-Spawner.spawn_linked_monitored = watched("link", "monitor")
-function Spawner:exec(id, host, ...) return start(self, true, id, host, ...) end
+function Spawner:exec(id, host, ...) return start(self, true, "", id, host, ...) end
 
 local base = spawner({}, {}, nil, {})
 function process.with_options(options) return base:with_options(options) end
@@ -78,6 +76,7 @@ function process.spawn_linked_monitored(id, host, ...)
 end
 function process.exec(id, host, ...) return base:exec(id, host, ...) end
 
+-- `dest` is a PID, a name registered with process.registry, or a workflow id.
 function process.send(dest, topic, ...)
     if type(topic) ~= "string" or topic == "" or topic:sub(1, 1) == "@" then
         return nil, errors.new({ kind = errors.INVALID,
@@ -107,5 +106,17 @@ end
 
 function process.terminate(dest) return bridge.terminate(dest) end
 function process.cancel(dest, reason) return bridge.cancel(dest, reason) end
+
+-- Continue-as-new exists only for workflows.
+function process.upgrade()
+    error(errors.new({ kind = errors.INVALID,
+        message = "process.upgrade is only available in workflows" }), 2)
+end
+
+-- Names of this node's processes: released when the process that registered them exits.
+process.registry = copy(core.registry)
+function process.registry.register(name, scope, pid) return bridge.register(name, pid) end
+function process.registry.lookup(name) return bridge.lookup(name) end
+function process.registry.unregister(name) return bridge.unregister(name) end
 
 return process

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import yaml
 
 from ._model import (
+    _WIPPY_ONLY_KINDS,
     _WORKER_ROLES,
     KNOWN_KINDS,
     LUA_KINDS,
@@ -28,6 +30,10 @@ _ENV_RE = re.compile(r"\$\$\{|\$\{env:([^}|]+)(?:\|([^}]*))?\}")
 _FILE_PREFIX = "file://"
 _ENVELOPE = frozenset({"name", "kind", "meta", "lifecycle"})
 _SKIPPED_DIRS = frozenset({"node_modules", ".luaflow"})
+#: Values YAML aliases may add to a file once expanded: enough for any shared config block,
+#: far too few for an alias bomb ("billion laughs") to cost memory or time.
+MAX_ALIAS_VALUES = 100_000
+_FAMILIES = frozenset(kind.split(".")[0] for kind in KNOWN_KINDS)
 
 
 def load_registry(app_dir: Path | str, environ: Mapping[str, str] | None = None) -> Registry:
@@ -44,15 +50,66 @@ def load_registry(app_dir: Path | str, environ: Mapping[str, str] | None = None)
     return loader.finish()
 
 
+class _AliasBombError(yaml.YAMLError):
+    """A document whose aliases expand beyond MAX_ALIAS_VALUES, or refer to themselves."""
+
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        yield from node.value
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Count the values of a node graph as if every alias were a copy (memoised, so this costs
+    one visit per node) and refuse a graph that aliases blow up or that contains itself."""
+    sizes: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            ancestors.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+        elif key in ancestors:
+            raise _AliasBombError("an alias refers to a value that contains it")
+        elif key not in sizes:
+            ancestors.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    if sizes[id(root)] - len(sizes) > MAX_ALIAS_VALUES:
+        raise _AliasBombError(
+            f"aliases expand to more than {MAX_ALIAS_VALUES} extra values (an alias bomb?)"
+        )
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing alias bombs before they are built."""
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None:
+            _check_aliases(node)
+        return node
+
+
 def _read_yaml(path: Path) -> Any:
     """Parse one YAML file, turning parser failures into errors with a line number."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), _BoundedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "syntax error"
         raise RegistryError(f"invalid YAML{where}: {problem}", file=path) from None
+    except _AliasBombError as exc:
+        raise RegistryError(f"invalid YAML: {exc}", file=path) from None
+    except RecursionError:
+        raise RegistryError("invalid YAML: nested too deeply", file=path) from None
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"cannot read YAML: {exc}", file=path) from None
 
@@ -87,6 +144,30 @@ def _yaml_files(top: Path) -> list[Path]:
     return sorted(found)
 
 
+def _shape(value: Any) -> str:
+    """How a YAML value looks, for errors about documents of the wrong shape."""
+    if value is None:
+        return "an empty document"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__} value"
+
+
+def _check_foreign_kind(entry: Entry) -> None:
+    """Accept a kind luaflow does not run only when it is another Wippy component's: a kind of
+    luaflow's own families that it does not know, or one close to a known kind, is a typo."""
+    kind = entry.kind
+    if kind in _WIPPY_ONLY_KINDS:
+        return
+    close = difflib.get_close_matches(kind, sorted(KNOWN_KINDS), n=1, cutoff=0.85)
+    if close:
+        raise entry.error(f"unknown kind {kind!r} (did you mean {close[0]}?)", "kind")
+    family = kind.split(".")[0]
+    if family in _FAMILIES:
+        known = ", ".join(sorted(k for k in KNOWN_KINDS if k.split(".")[0] == family))
+        raise entry.error(f"unknown kind {kind!r} (known {family} kinds: {known})", "kind")
+
+
 def _set_in(mapping: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
     """Copy `mapping` with `value` stored at a nested key path, leaving the original untouched."""
     head, *rest = path
@@ -107,18 +188,32 @@ class _Loader:
     # -- per file -------------------------------------------------------------------------------
 
     def load_file(self, path: Path) -> None:
-        """Add the entries of one file; YAML that is not a definition file is skipped."""
+        """Add the entries of one file. Every YAML file of the source tree is a registry
+        document (as in Wippy), so anything else is an error rather than silently skipped."""
         doc = _read_yaml(path)
-        if not isinstance(doc, dict) or "namespace" not in doc:
-            return
+        if not isinstance(doc, dict):
+            raise RegistryError(
+                "not a registry document: expected a mapping with namespace and entries, "
+                f"got {_shape(doc)}",
+                file=path,
+            )
+        if "namespace" not in doc:
+            raise RegistryError(
+                "required: every YAML file of the app is a registry document", file=path,
+                field="namespace",
+            )  # fmt: skip
         if "entries" in doc:
             raw_entries = doc["entries"] if doc["entries"] is not None else []
             if not isinstance(raw_entries, list):
                 raise RegistryError("must be a list of entries", file=path, field="entries")
-        elif "name" in doc and "kind" in doc:
+        elif "name" in doc or "kind" in doc:
             raw_entries = [{k: v for k, v in doc.items() if k not in ("namespace", "version")}]
         else:
-            return
+            raise RegistryError(
+                "required: a list of entries (or a single entry's name and kind)",
+                file=path,
+                field="entries",
+            )
         version = doc.get("version", "1.0")
         if version != "1.0" and not (isinstance(version, float) and version == 1.0):
             raise RegistryError(f"unsupported version {version!r}", file=path, field="version")
@@ -165,6 +260,8 @@ class _Loader:
             raise RegistryError("must be a mapping", file=path, entry=str(entry_id), field="meta")
         data = {key: value for key, value in raw.items() if key not in _ENVELOPE}
         entry = Entry(entry_id, kind, meta, data, path, Lifecycle())
+        if kind not in KNOWN_KINDS:
+            _check_foreign_kind(entry)
         entry = replace(entry, lifecycle=self._lifecycle(entry, raw.get("lifecycle")))
         if kind not in KNOWN_KINDS:
             return entry  # kept raw: an ignored entry must not fail the load over its env or files
@@ -349,8 +446,19 @@ class _Loader:
         if entry.kind in LUA_KINDS:
             for alias, target in data.get("imports", {}).items():
                 if not target.startswith(":"):  # empty namespace: built-in, provided at run time
-                    self._target(entry, target, f"imports.{alias}", "library.lua")
+                    self._lua_target(entry, target, f"imports.{alias}")
         return replace(entry, data=data, meta=meta)
+
+    def _lua_target(self, entry: Entry, value: Any, field: str) -> str:
+        """An import: any Lua entry, whose module is what its source returns (as in Wippy)."""
+        target_id = self._target(entry, value, field, None)
+        kind = self.entries[EntryId.parse(target_id)].kind
+        if kind not in LUA_KINDS:
+            raise entry.error(
+                f"{target_id} is a {kind}, expected a Lua entry ({', '.join(sorted(LUA_KINDS))})",
+                field,
+            )
+        return target_id
 
     def _meta_ref(self, entry: Entry, key: str, kind: str) -> dict[str, Any]:
         """Resolve a required parent reference held in `meta` (children attach via meta)."""

@@ -35,6 +35,26 @@ LUA_KINDS: frozenset[str] = frozenset(
 )
 """Kinds whose `source` is a Lua chunk loaded into `Entry.source`."""
 
+_WIPPY_ONLY_KINDS: frozenset[str] = frozenset(
+    {
+        "module.lua",
+        "function.lua.bc",
+        "library.lua.bc",
+        "process.lua.bc",
+        "workflow.lua.bc",
+        "process.wasm",
+        "function.wasm",
+        "function.wat",
+        "terminal.host",
+        "http.static",
+        "env.storage.file",
+        "env.storage.router",
+    }
+)
+"""Wippy kinds in the families luaflow runs that it does not implement: kept and reported as
+ignored. Any other kind of these families is a typo, and kinds of the other Wippy families
+(`db.*`, `store.*`, `queue.*`, ...) are ignored."""
+
 
 _WORKER_ROLES: dict[str, str] = {
     "workflow.lua": "workflow",

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+
+from croniter import croniter
 
 from luaflow.lua import LuaflowError, option_duration
 from luaflow.lua._errors import INVALID
 
 #: Default start-to-close timeout of an activity (SPEC 2.1, B3).
 DEFAULT_START_TO_CLOSE = timedelta(minutes=10)
+#: Temporal's first retry interval when a policy does not set one.
+_DEFAULT_INITIAL_INTERVAL = timedelta(seconds=1)
+_CRON_TZ = re.compile(r"(?:CRON_)?TZ=\S+\s+")
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,11 @@ class StartChild(Command):
 
 @dataclass
 class CancelExternal(Command):
-    """`process.cancel`/`terminate` from a workflow: a cancel request to another workflow."""
+    """`process.cancel`/`terminate` from a workflow: a cancel request to another workflow; its
+    `pid.cancel` event carries `reason`."""
 
     workflow_id: str = ""
+    reason: str = ""
 
 
 #: Reply addresses of Temporal updates start with this (B5b); replies never leave the run.
@@ -189,6 +197,8 @@ def parse_activity_options(options: Mapping[str, Any]) -> ActivityOptions:
         name = key.removeprefix("activity.")
         if name in _DURATION_KEYS:
             values[name] = option_duration(value, raw_key)
+            if not values[name]:  # Temporal reads 0 as unset: the activity could never run
+                raise _invalid(f"option {raw_key}: must be a positive duration, got {value!r}")
         elif name in _BOOL_KEYS:
             if not isinstance(value, bool):
                 raise _invalid(f"option {raw_key}: expected a boolean, got {value!r}")
@@ -227,4 +237,29 @@ def parse_retry_policy(value: Any, key: str) -> RetryPolicy:
             out[name] = tuple(item)
         else:
             raise _invalid(f"option {path}: unknown retry policy field")
+    initial = out.get("initial_interval") or _DEFAULT_INITIAL_INTERVAL
+    if out.get("maximum_interval") and out["maximum_interval"] < initial:
+        raise _invalid(
+            f"option {key}.maximum_interval: must not be less than initial_interval "
+            f"({initial.total_seconds():g}s), got {value['maximum_interval']!r}"
+        )
     return RetryPolicy(**out)
+
+
+def parse_cron_schedule(value: Any, key: str) -> str:
+    """A workflow's cron schedule as Temporal reads it: five fields, a descriptor (`@daily`) or
+    `@every <duration>`, optionally after `CRON_TZ=<zone>`; anything else is `Invalid` here
+    rather than a server error after the start."""
+    if not isinstance(value, str):
+        raise _invalid(f"option {key}: expected a cron expression string, got {value!r}")
+    spec = value.strip()
+    if match := _CRON_TZ.match(spec):
+        spec = spec[match.end() :]
+    if spec.startswith("@every "):
+        option_duration(spec.removeprefix("@every ").strip(), key)
+    elif not (croniter.is_valid(spec) and (spec.startswith("@") or len(spec.split()) == 5)):
+        raise _invalid(
+            f"option {key}: invalid cron schedule {value!r} (expected 5 fields like "
+            "'0 12 * * MON-FRI', a descriptor like '@daily', or '@every 1h')"
+        )
+    return value

@@ -1,28 +1,40 @@
-"""Workflow variants of the Lua modules: every call that touches the outside world is a command."""
+"""The modules of Lua processes: what every process has (channels, timers, payload, inbox, listen,
+events), and the workflow variants, where every call that touches the outside world is a command."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from luaflow.lua import (
+    IO_MODULES,
+    PAYLOAD_FORMATS,
     Clock,
+    LogSink,
     LuaflowError,
     LuaLimits,
     LuaState,
+    base64_module,
+    crypto_module,
     ctx_module,
+    env_module,
+    hash_module,
     json_module,
+    logger_module,
     lua_result,
     lua_table,
+    printed,
     time_module,
+    to_logging,
+    transcode_payload,
+    uuid_module,
 )
-from luaflow.lua._crypto import crypto_module
-from luaflow.lua._errors import INVALID, NOT_FOUND, TIMEOUT
+from luaflow.lua._errors import CANCELED, INTERNAL, INVALID
 from luaflow.lua._modules import lua_source
 from luaflow.lua._runtime import ModuleLoader
-from luaflow.lua._uuid import uuid_module
 from luaflow.lua._values import decode_str
 from luaflow.workflow._channels import UNBOUNDED, Channel
 from luaflow.workflow._commands import (
@@ -51,6 +63,7 @@ from luaflow.workflow._scheduler import Scheduler, WorkflowEnv, WorkflowTaskErro
 _FUNCS_LUA = lua_source("funcs.lua", "luaflow.workflow")
 _CHANNEL_LUA = lua_source("channel.lua", "luaflow.workflow")
 _PROCESS_LUA = lua_source("process.lua", "luaflow.workflow")
+_WORKFLOW_PROCESS_LUA = lua_source("workflow_process.lua", "luaflow.workflow")
 
 
 def _text(value: Any) -> str:
@@ -58,11 +71,15 @@ def _text(value: Any) -> str:
 
 
 def check_target(target: Any) -> str:
-    """An activity/function id must be `namespace:name` (SPEC 2.1)."""
+    """A function id must be `namespace:name` (SPEC 2.1); the messages are Wippy's."""
     text = _text(target) if target is not None else ""
     ns, sep, name = text.partition(":")
-    if not text or not sep or not ns or not name:
-        raise LuaflowError(f'invalid target "{text}": expected "namespace:name"', INVALID, False)
+    if not text:
+        raise LuaflowError("function ID required", INVALID, False)
+    if not sep or not ns:
+        raise LuaflowError("namespace required in function ID", INVALID, False)
+    if not name:
+        raise LuaflowError("name required in function ID", INVALID, False)
     return text
 
 
@@ -106,14 +123,19 @@ def _ns(duration_ns: int) -> timedelta:
 
 @dataclass(eq=False)
 class _Future:
-    """An activity started by `funcs.async`: its outcome, and a channel that gets a payload."""
+    """A call started by `funcs.async`: its outcome, and a channel that gets it (a payload or
+    the error value)."""
 
-    command_id: int
+    command: Command
     channel: Channel
     done: bool = False
-    value: Any = None
+    payload: Any = None
     error: LuaflowError | None = None
     canceled: bool = False
+
+
+#: A ticker's channel holds this many ticks; a tick that finds it full is dropped (Wippy).
+_TICKER_BUFFER = 16
 
 
 @dataclass(eq=False)
@@ -127,13 +149,42 @@ class _Timer:
     active: bool = True
 
 
-class WorkflowModules:
-    """Builds the globals and modules of one workflow run, bound to its scheduler and engine."""
+class ProcessEnv(Protocol):
+    """What every Lua process reads from where it runs (in a workflow: replay-safe values)."""
 
-    def __init__(self, state: LuaState, scheduler: Scheduler, env: WorkflowEnv) -> None:
+    def now_ns(self) -> int: ...
+
+    def random_bytes(self, n: int) -> bytes: ...
+
+    def pid(self) -> str: ...
+
+    def print(self, text: str) -> None: ...
+
+    def context(self) -> dict[str, Any]: ...
+
+
+#: Builds the command of a `funcs` call: (site, target, options, context values, arguments).
+CallBuilder = Callable[[str, str, dict[str, Any], dict[str, Any], list[Any]], Command]
+
+
+class ProcessModules:
+    """The globals and modules every Lua process has, workflow or host code, bound to its
+    scheduler: channels, `coroutine.spawn`, timers, `payload`, and the process basics (PID,
+    entry id, inbox, listen, events) that each kind of process builds its `process` on."""
+
+    #: `time.localtz` is UTC (named "Local") rather than the machine's zone: workflows, so that
+    #: formatting cannot differ between the workers that run and replay them.
+    fixed_local = False
+
+    def __init__(
+        self, state: LuaState, scheduler: Scheduler, env: ProcessEnv, entry_id: str = ""
+    ) -> None:
         self.state = state
         self.scheduler = scheduler
         self.env = env
+        self.entry_id = entry_id
+        #: The process basics as a Lua table (`process_core` of workflow/process.lua).
+        self.process_core: Any = None
         self._wrap: Any = None
         self._make_time: Any = None
         self._make_message: Any = None
@@ -145,11 +196,12 @@ class WorkflowModules:
         self._pending: list[Message] = []
         self._futures: dict[int, _Future] = {}
         self._timers: dict[int, _Timer] = {}
+        scheduler.on_close(self.close)
 
     def close(self) -> None:
-        """Drop every Lua object this run's modules hold."""
+        """Drop every Lua object this process's modules hold."""
         self._wrap = self._make_time = self._make_message = None
-        self._make_data = self._make_payload = None
+        self._make_data = self._make_payload = self.process_core = None
         self._inbox = self._events = None
         self._listeners.clear()
         self._pending.clear()
@@ -157,7 +209,7 @@ class WorkflowModules:
         self._timers.clear()
 
     def install_globals(self) -> None:
-        """`channel`, `coroutine.spawn`, `process`, `payload`; `math.random` seeded per run."""
+        """`channel`, `coroutine.spawn`, `payload`; `math.random` seeded per process."""
         state, sched = self.state, self.scheduler
         bridge = lua_table(
             state,
@@ -172,98 +224,108 @@ class WorkflowModules:
         _, self._wrap = state.call(state.load(_CHANNEL_LUA.decode(), "luaflow/channel.lua"), bridge)
         seed = int.from_bytes(self.env.random_bytes(8), "big") & 0x7FFFFFFFFFFFFFFF
         state.call(state.load("math.randomseed(...)", "luaflow/seed.lua"), seed)
-        self._install_process()
+        self._install_core()
         sched.set_mailbox(self._route)
 
     def loaders(self) -> dict[str, ModuleLoader]:
         return {
-            "funcs": lambda _: self.funcs(),
             "time": lambda _: self.time(),
-            "workflow": lambda _: self.workflow(),
             "json": json_module,
             "ctx": lambda s: ctx_module(s, self.env.context()),
             "uuid": lambda s: uuid_module(s, self.env, self.env.now_ns),
-            "crypto": lambda s: crypto_module(s, self.env),
+            "crypto": lambda s: crypto_module(s, self.env, self.env.now_ns),
+            "hash": hash_module,
+            "base64": base64_module,
+            "logger": lambda s: logger_module(s, self.log_sink(), self.entry_id, self.env.pid),
+            "env": env_module,  # host code only: workflows may not list it (IO_MODULES)
         }
+
+    def log_sink(self) -> LogSink:
+        """Where `logger` lines go: Python logging in host code."""
+        return to_logging
 
     def _fail(self, err: LuaflowError) -> tuple[None, Any]:
         return None, self.state.error_to_lua(err)
 
     # -- funcs -----------------------------------------------------------------------------------
 
-    def _options(self, options: Any) -> ActivityOptions:
-        data = self.state.from_lua(options, "options") if options is not None else {}
+    def _table(self, value: Any, what: str) -> dict[str, Any]:
+        data = self.state.from_lua(value, what) if value is not None else {}
         if data == []:  # an empty Lua table
-            data = {}
+            return {}
         if not isinstance(data, dict):
-            raise LuaflowError("options must be a table of key = value", INVALID, False)
-        return parse_activity_options(data)
-
-    def _activity(
-        self, site: bytes, target: Any, options: Any, context: Any, args: tuple[Any, ...]
-    ) -> ScheduleActivity:
-        state = self.state
-        extra = state.from_lua(context, "context") if context is not None else None
-        if extra == []:  # an empty Lua table
-            extra = None
-        if extra is not None and not isinstance(extra, dict):
-            raise LuaflowError("context must be a table of key = value", INVALID, False)
-        return ScheduleActivity(
-            site=_text(site),
-            activity_type=check_target(target),
-            args=[state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)],
-            options=self._options(options),
-            context={**self.env.context(), **extra} if extra else None,
-        )
+            raise LuaflowError(f"{what} must be a table of key = value", INVALID, False)
+        return data
 
     def _settle(self, fut: _Future, event: Event) -> None:
+        """A call ended: its payload or its error value goes on the future's channel."""
         fut.done = True
         if event.error is not None:
             fut.error = event.error
-            fut.canceled = fut.canceled or event.error.kind == "Canceled"
-            self.scheduler.channels.close(fut.channel)
-            return
-        fut.value = self.state.to_lua(event.value)
-        self.scheduler.channels.deliver(fut.channel, self._make_payload(fut.value))
+            fut.canceled = fut.canceled or event.error.kind == CANCELED
+            value = self.state.error_to_lua(event.error)
+        else:
+            fut.payload = value = self._make_payload(self.state.to_lua(event.value))
+        self.scheduler.channels.deliver(fut.channel, value)
 
-    def funcs(self) -> Any:
-        state = self.state
+    def funcs_table(
+        self,
+        build: CallBuilder,
+        cancel_of: Callable[[Command], Command],
+        check_options: Callable[[dict[str, Any]], object],
+    ) -> Any:
+        """The `funcs` module over `build`, which makes the command of a call (an activity in a
+        workflow, a function call in host code); futures follow Wippy's (CORE-MODULES 3)."""
+        state, scheduler = self.state, self.scheduler
+
+        def command(site: bytes, target: Any, options: Any, context: Any, args: Any) -> Command:
+            values = [state.from_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
+            return build(
+                _text(site), check_target(target), self._table(options, "options"),
+                self._table(context, "context"), values,
+            )  # fmt: skip
 
         def schedule(site: bytes, target: Any, options: Any, context: Any, *args: Any) -> Any:
             try:
-                command = self._activity(site, target, options, context, args)
+                return scheduler.issue(command(site, target, options, context, args))
             except LuaflowError as err:
                 return self._fail(err)
-            return self.scheduler.issue(command)
 
         def start_async(target: Any, options: Any, context: Any, *args: Any) -> Any:
             try:
-                command = self._activity(b"", target, options, context, args)
+                call = command(b"", target, options, context, args)
             except LuaflowError as err:
                 return self._fail(err)
-            fut = _Future(0, self.scheduler.channels.new(1, internal=True))
-            self.scheduler.issue_background(command, lambda event: self._settle(fut, event))
-            fut.command_id = command.id
-            self._futures[command.id] = fut
-            return command.id
+            fut = _Future(call, scheduler.channels.new(1, internal=True))
+            scheduler.issue_background(call, lambda event: self._settle(fut, event))
+            self._futures[call.id] = fut
+            return call.id
 
         def cancel(handle: int) -> bool:
             fut = self._futures[handle]
-            if fut.done or fut.canceled:
-                return False
+            if not fut.done and not fut.canceled:
+                scheduler.issue_background(cancel_of(fut.command), lambda event: None)
             fut.canceled = True
-            cancel_cmd = CancelActivity(site="", activity_command_id=fut.command_id)
-            self.scheduler.issue_background(cancel_cmd, lambda event: None)
             return True
 
-        def result(handle: int) -> tuple[bool, Any, Any]:
+        def result(handle: int) -> tuple[Any, Any]:
             fut = self._futures[handle]
-            err = state.error_to_lua(fut.error) if fut.error is not None else None
-            return fut.done, fut.value, err
+            if fut.canceled:
+                return None, state.error_to_lua(LuaflowError("canceled", CANCELED, False))
+            if fut.error is not None:
+                return None, state.error_to_lua(fut.error)
+            return fut.payload, None
 
-        def check_options(options: Any) -> Any:
+        def error(handle: int) -> tuple[Any, bool]:
+            fut = self._futures[handle]
+            if fut.error is None:
+                return None, False
+            wrapped = LuaflowError("async call failed", INTERNAL, False, cause=fut.error)
+            return state.error_to_lua(wrapped), True
+
+        def options_ok(options: Any) -> Any:
             try:
-                self._options(options)
+                check_options(self._table(options, "options"))
             except LuaflowError as err:
                 return self._fail(err)
             return True
@@ -271,12 +333,13 @@ class WorkflowModules:
         bridge = lua_table(
             state,
             {
-                "check_options": check_options,
+                "check_options": options_ok,
                 "async": start_async,
                 "future_channel": lambda handle: self._futures[handle].channel.id,
                 "future_done": lambda handle: self._futures[handle].done,
                 "future_canceled": lambda handle: self._futures[handle].canceled,
                 "future_result": result,
+                "future_error": error,
                 "future_cancel": cancel,
             },
         )
@@ -303,7 +366,8 @@ class WorkflowModules:
         def fired(event: Event) -> None:
             if not timer.active or timer.generation != generation:
                 return
-            self.scheduler.channels.deliver(timer.channel, self._now())
+            if not timer.repeat or len(timer.channel.buffer) < _TICKER_BUFFER:
+                self.scheduler.channels.deliver(timer.channel, self._now())  # else: tick missed
             if timer.repeat:
                 self._arm(timer)
             else:
@@ -313,7 +377,9 @@ class WorkflowModules:
 
     def _new_timer(self, ns: int, repeat: bool) -> int:
         timer = _Timer(
-            self.scheduler.channels.new(UNBOUNDED if repeat else 1, internal=True), int(ns), repeat
+            self.scheduler.channels.new(_TICKER_BUFFER if repeat else 1, internal=True),
+            int(ns),
+            repeat,
         )
         self._arm(timer)
         self._timers[timer.channel.id] = timer  # a timer is addressed by its channel's id
@@ -348,8 +414,174 @@ class WorkflowModules:
             "wrap": self._wrap,
             "set_time_factory": set_factory,
         }
-        clock = Clock(now_ns=self.env.now_ns, sleep=self.state.awaiting(timer), timers=timers)
+        clock = Clock(
+            now_ns=self.env.now_ns,
+            sleep=self.state.awaiting(timer),
+            timers=timers,
+            fixed_local=self.fixed_local,
+        )
         return time_module(self.state, clock)
+
+    def deliver_event(self, event: Any) -> None:
+        """Put a process event (a Lua table) on `process.events()`."""
+        channels = self.scheduler.channels
+        self._events = self._events or channels.new(UNBOUNDED, internal=True)
+        channels.deliver(self._events, event)
+
+    # -- the process basics ----------------------------------------------------------------------
+
+    def _install_core(self) -> None:
+        """`payload`, message objects, and the process basics (workflow/process.lua)."""
+        state, channels = self.state, self.scheduler.channels
+
+        def set_factories(make_message: Any, make_data: Any, make_payload: Any) -> None:
+            self._make_message = state.keep(make_message)
+            self._make_data = state.keep(make_data)
+            self._make_payload = state.keep(make_payload)
+
+        def inbox() -> int:
+            if self._inbox is None:
+                self._inbox = channels.new(UNBOUNDED, internal=True)
+                self._route_pending()
+            return self._inbox.id
+
+        def events() -> int:
+            if self._events is None:
+                self._events = channels.new(UNBOUNDED, internal=True)
+            return self._events.id
+
+        def listen(topic: bytes, as_message: bool) -> int:
+            """A second listen of a topic gets the same channel; `{message = true}` then
+            switches it to message objects (Wippy)."""
+            name = _text(topic)
+            current = self._listeners.get(name)
+            if current is not None:
+                self._listeners[name] = (current[0], current[1] or bool(as_message))
+                return current[0].id
+            ch = channels.new(UNBOUNDED, internal=True)
+            self._listeners[name] = (ch, bool(as_message))
+            self._route_pending()
+            return ch.id
+
+        def unlisten(handle: Any) -> None:
+            for name, (listening, _) in list(self._listeners.items()):
+                if listening.id == handle:
+                    del self._listeners[name]
+
+        bridge = lua_table(
+            state,
+            {
+                "set_factories": set_factories,
+                "pid": lambda: self.env.pid().encode(),
+                "entry_id": lambda: self.entry_id.encode(),
+                "inbox": inbox,
+                "events": events,
+                "listen": listen,
+                "unlisten": unlisten,
+                "is_text": lambda v: isinstance(decode_str(v), str),
+                "transcode": lambda value, target: transcode_payload(state, value, target),
+            },
+        )
+        bridge[b"formats"] = state.to_lua(PAYLOAD_FORMATS)
+        bridge[b"wrap"] = self._wrap
+        self.process_core = state.call(
+            state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge
+        )[0]
+
+    def _route_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for msg in pending:
+            self._route(msg)
+
+    def _route(self, msg: Message) -> None:
+        """Deliver a message: its topic's listener, else the inbox, else keep it (B5)."""
+        channels, state = self.scheduler.channels, self.state
+        if msg.topic == CANCEL_TOPIC:
+            reason = str(msg.payloads[0]) if msg.payloads and msg.payloads[0] else ""
+            cancel = {"kind": "pid.cancel", "from": "", "reason": reason or "cancel requested"}
+            self.deliver_event(state.to_lua(cancel))
+            return
+        values = [state.to_lua(p) for p in msg.payloads]
+        listener = self._listeners.get(msg.topic)
+        if listener is not None:
+            ch, as_message = listener
+            if not as_message:
+                channels.deliver(ch, self._make_data(len(values), *values))
+                return
+            target: Channel | None = ch
+        else:
+            target = self._inbox
+        if target is None:
+            self._pending.append(msg)
+            return
+        message = self._make_message(msg.topic.encode(), msg.sender.encode(), len(values), *values)
+        channels.deliver(target, message)
+
+
+class WorkflowModules(ProcessModules):
+    """The modules of one workflow run, bound to its scheduler and engine: every call that
+    touches the outside world is a durable command."""
+
+    env: WorkflowEnv
+    fixed_local = True
+
+    def __init__(
+        self, state: LuaState, scheduler: Scheduler, env: WorkflowEnv, entry_id: str = ""
+    ) -> None:
+        super().__init__(state, scheduler, env, entry_id)
+        #: Messages to host PIDs not yet delivered, in order, by PID.
+        self._deliveries: dict[str, deque[ScheduleActivity]] = {}
+        #: Closed once every message is delivered, when the body waits for that at its end.
+        self._drained: Channel | None = None
+        self._settled: Any = None
+
+    def close(self) -> None:
+        super().close()
+        self._deliveries.clear()
+        self._drained = self._settled = None
+
+    def settled(self, main: Any) -> Any:
+        """The run's body `main`, which at its end waits until every message it sent to a host
+        process is delivered (the run must not end before they are)."""
+        return self.state.call(self._settled, main)[0]
+
+    def install_globals(self) -> None:
+        """The globals of every process, and the workflow `process` global."""
+        super().install_globals()
+        self._install_process()
+
+    def loaders(self) -> dict[str, ModuleLoader]:
+        shared = {k: v for k, v in super().loaders().items() if k not in IO_MODULES}
+        return {
+            **shared,
+            "funcs": lambda _: self.funcs(),
+            "workflow": lambda _: self.workflow(),
+        }
+
+    def log_sink(self) -> LogSink:
+        """Workflow log lines go through the run's print: silent while replaying."""
+        return printed(self.env.print)
+
+    # -- funcs -----------------------------------------------------------------------------------
+
+    def _activity(
+        self, site: str, target: str, options: dict[str, Any], extra: dict[str, Any],
+        args: list[Any],
+    ) -> ScheduleActivity:  # fmt: skip
+        return ScheduleActivity(
+            site=site,
+            activity_type=target,
+            args=args,
+            options=parse_activity_options(options),
+            context={**self.env.context(), **extra} if extra else None,
+        )
+
+    def funcs(self) -> Any:
+        return self.funcs_table(
+            self._activity,
+            lambda call: CancelActivity(site="", activity_command_id=call.id),
+            parse_activity_options,
+        )
 
     # -- workflow --------------------------------------------------------------------------------
 
@@ -440,10 +672,14 @@ class WorkflowModules:
         command.exit_event_id = self.scheduler.expect(exited)
         return self.scheduler.issue(command, started)
 
-    def _cancel_external(self, site: bytes, dest: Any, *_: Any) -> Any:
+    def _cancel_external(self, site: bytes, dest: Any, reason: Any = None, *_: Any) -> Any:
         if not isinstance(dest, bytes) or not dest:
             return self._fail(LuaflowError("destination must be a PID", INVALID, False))
-        command = CancelExternal(site=_text(site), workflow_id=workflow_id_of(_text(dest)))
+        command = CancelExternal(
+            site=_text(site),
+            workflow_id=workflow_id_of(_text(dest)),
+            reason=_text(reason) if isinstance(reason, bytes) else "",
+        )
         return self.scheduler.issue(command, lambda event: self._ok(event))
 
     def _exec(self, site: bytes, target: Any, host: Any, args: tuple[Any, ...]) -> Any:
@@ -466,63 +702,42 @@ class WorkflowModules:
             ContinueAsNew(site=_text(site), workflow_type=wtype, args=values)
         )
 
-    def _delivered(self, event: Event) -> tuple[Any, Any]:
-        error = event.error
-        if error is not None and error.kind == TIMEOUT:  # no node polls the queue: it is gone
-            error = LuaflowError(f"process not reachable: {error.message}", NOT_FOUND, False)
-        return self._ok(Event(event.command_id, event.value, error))
-
     def _ok(self, event: Event) -> tuple[Any, Any]:
         if event.error is not None:
             return None, self.state.error_to_lua(event.error)
         return True, None
 
-    def deliver_event(self, event: Any) -> None:
-        """Put a process event (a Lua table) on `process.events()`."""
-        channels = self.scheduler.channels
-        self._events = self._events or channels.new(UNBOUNDED, internal=True)
-        channels.deliver(self._events, event)
+    # -- process ---------------------------------------------------------------------------------
 
-    # -- process and messages --------------------------------------------------------------------
+    def _send_to_host(self, site: str, node: str, dest: str, topic: str, values: list[Any]) -> None:
+        """A message to a host process: the sender goes on at once; messages to one PID are
+        delivered one after another, in order, each exactly once."""
+        queued = self._deliveries.setdefault(dest, deque())
+        queued.append(_delivery(site, node, dest, topic, values, self.env.pid()))
+        if len(queued) == 1:
+            self._deliver_next(dest)
+
+    def _deliver_next(self, dest: str) -> None:
+        queued = self._deliveries[dest]
+
+        def delivered(event: Event) -> None:
+            queued.popleft()
+            if queued:
+                self._deliver_next(dest)
+                return
+            del self._deliveries[dest]
+            if not self._deliveries and self._drained is not None:
+                self.scheduler.channels.close(self._drained)
+
+        self.scheduler.issue_background(queued[0], delivered)
 
     def _install_process(self) -> None:
-        state, channels = self.state, self.scheduler.channels
-
-        def set_factories(make_message: Any, make_data: Any, make_payload: Any) -> None:
-            self._make_message = state.keep(make_message)
-            self._make_data = state.keep(make_data)
-            self._make_payload = state.keep(make_payload)
-
-        def inbox() -> int:
-            if self._inbox is None:
-                self._inbox = channels.new(UNBOUNDED, internal=True)
-                pending, self._pending = self._pending, []
-                for msg in pending:
-                    self._route(msg)
-            return self._inbox.id
-
-        def events() -> int:
-            if self._events is None:
-                self._events = channels.new(UNBOUNDED, internal=True)
-            return self._events.id
-
-        def listen(topic: bytes, as_message: bool) -> int:
-            name = _text(topic)
-            if name in self._listeners:
-                raise LuaflowError(f'already listening to "{name}"', INVALID, False)
-            ch = channels.new(UNBOUNDED, internal=True)
-            self._listeners[name] = (ch, bool(as_message))
-            pending, self._pending = self._pending, []
-            for msg in pending:
-                self._route(msg)
-            return ch.id
-
-        def unlisten(handle: Any) -> None:
-            for name, (listening, _) in list(self._listeners.items()):
-                if listening.id == handle:
-                    del self._listeners[name]
+        """The `process` global of workflows (workflow/workflow_process.lua)."""
+        state = self.state
 
         def send(site: bytes, dest: Any, topic: bytes, *args: Any) -> Any:
+            """Awaits the signal to a workflow; a message to a host PID returns nil, nil at
+            once (see _send_to_host)."""
             try:
                 if not isinstance(dest, bytes) or not dest:
                     raise LuaflowError("process.send: destination must be a PID", INVALID, False)
@@ -533,10 +748,8 @@ class WorkflowModules:
                 if target.startswith(UPDATE_ADDRESS):
                     command = ReplyUpdate(_text(site), target, _text(topic), values)
                 elif node is not None:
-                    return self.scheduler.issue(
-                        _delivery(_text(site), node, target, _text(topic), values, self.env.pid()),
-                        self._delivered,
-                    )
+                    self._send_to_host(_text(site), node, target, _text(topic), values)
+                    return None, None
                 else:
                     command = SignalExternal(
                         _text(site), workflow_id_of(target), _text(topic), values
@@ -545,18 +758,13 @@ class WorkflowModules:
                 return self._fail(err)
             return self.scheduler.issue(command)
 
-        bridge = lua_table(
-            state,
-            {
-                "set_factories": set_factories,
-                "pid": lambda: self.env.pid().encode(),
-                "inbox": inbox,
-                "events": events,
-                "listen": listen,
-                "unlisten": unlisten,
-                "is_text": lambda v: isinstance(decode_str(v), str),
-            },
-        )
+        def drained() -> int | None:
+            if not self._deliveries:
+                return None
+            self._drained = self._drained or self.scheduler.channels.new(1, internal=True)
+            return self._drained.id
+
+        bridge = lua_table(state, {"drained": drained})
         bridge[b"wrap"] = self._wrap
         bridge[b"send"] = state.awaiting(send)
         bridge[b"spawn"] = state.awaiting(self._spawn)
@@ -565,40 +773,8 @@ class WorkflowModules:
         )
         bridge[b"cancel"] = state.awaiting(self._cancel_external)
         bridge[b"upgrade"] = state.awaiting(self._upgrade)
-        state.call(state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge)
-
-    def _route(self, msg: Message) -> None:
-        """Deliver a message: its topic's listener, else the inbox, else keep it (B5)."""
-        channels, state = self.scheduler.channels, self.state
-        if msg.topic == CANCEL_TOPIC:
-            self.deliver_event(
-                state.to_lua({"kind": "pid.cancel", "from": "", "reason": "cancel requested"})
-            )
-            return
-        values = [state.to_lua(p) for p in msg.payloads]
-        listener = self._listeners.get(msg.topic)
-        if listener is not None:
-            ch, as_message = listener
-            if not as_message:
-                channels.deliver(ch, self._make_data(len(values), *values))
-                return
-            target: Channel | None = ch
-        else:
-            target = self._inbox
-        if target is None:
-            self._pending.append(msg)
-            return
-        message = self._make_message(msg.topic.encode(), msg.sender.encode(), len(values), *values)
-        channels.deliver(target, message)
-
-
-def _new_state(env: WorkflowEnv, limits: LuaLimits | None) -> WorkflowModules:
-    state = LuaState(limits=limits, clock=lambda: env.now_ns() / 1e9, printer=env.print)
-    scheduler = Scheduler(state)
-    modules = WorkflowModules(state, scheduler, env)
-    scheduler.on_close(modules.close)
-    modules.install_globals()
-    return modules
+        chunk = state.load(_WORKFLOW_PROCESS_LUA.decode(), "luaflow/workflow_process.lua")
+        self._settled = state.call(chunk, self.process_core, bridge)[1]
 
 
 #: How long a message to a host process waits for its node to pick it up before it counts as
@@ -624,24 +800,20 @@ def _delivery(
     )
 
 
-def new_workflow_state(
-    env: WorkflowEnv, limits: LuaLimits | None = None
-) -> tuple[LuaState, Scheduler, dict[str, ModuleLoader]]:
+def new_workflow_run(
+    env: WorkflowEnv, limits: LuaLimits | None = None, entry_id: str = ""
+) -> WorkflowModules:
     """A fresh state for one workflow run: workflow time for os/time, quiet print on replay,
     deterministic math.random, and the workflow globals and modules bound to its scheduler."""
-    modules = _new_state(env, limits)
+    state = LuaState(limits=limits, clock=lambda: env.now_ns() / 1e9, printer=env.print)
+    modules = WorkflowModules(state, Scheduler(state), env, entry_id)
+    modules.install_globals()
+    return modules
+
+
+def new_workflow_state(
+    env: WorkflowEnv, limits: LuaLimits | None = None, entry_id: str = ""
+) -> tuple[LuaState, Scheduler, dict[str, ModuleLoader]]:
+    """`new_workflow_run` as (state, scheduler, module loaders)."""
+    modules = new_workflow_run(env, limits, entry_id)
     return modules.state, modules.scheduler, modules.loaders()
-
-
-#: Modules that only make sense inside a workflow (they issue durable commands).
-_WORKFLOW_ONLY = ("funcs", "workflow")
-
-
-def new_host_state(
-    env: WorkflowEnv, limits: LuaLimits | None = None
-) -> tuple[WorkflowModules, dict[str, ModuleLoader]]:
-    """A fresh state for host code (see run_host): the workflow globals, and the modules that
-    need no durable commands, answered by `env` in real time."""
-    modules = _new_state(env, limits)
-    loaders = {k: v for k, v in modules.loaders().items() if k not in _WORKFLOW_ONLY}
-    return modules, loaders

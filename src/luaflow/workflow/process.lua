@@ -1,25 +1,36 @@
--- The `process` and `payload` globals inside workflows (SPEC 2.4, 2.7, 3.1, B5, R12).
--- Messages (Temporal signals) are routed by the scheduler: to a `listen` channel of their topic,
--- else to the inbox, else kept until someone subscribes.
+-- The `payload` global and the process basics every Lua process has, workflow or host code
+-- (SPEC 2.4, 2.7, 3.1, B5): its PID and entry id, inbox, listen and events. Messages are routed
+-- by the scheduler: to a `listen` channel of their topic, else to the inbox, else kept until
+-- someone subscribes. Each kind of process builds its `process` global over the table returned.
 local bridge = ...
 local wrap = bridge.wrap
 
-payload = { format = {
-    JSON = "json/plain", YAML = "yaml/plain", STRING = "text/plain",
-    BYTES = "application/octet-stream", MSGPACK = "application/msgpack", LUA = "lua/any",
-    GOLANG = "golang/any", ERROR = "golang/error",
-} }
+-- A payload holds a Lua value and the name of its format: `lua/any` for payload.new, the
+-- format of the data for messages; transcode converts the value (see lua/_payload.py).
+payload = { format = bridge.formats }
 
+local ERROR_MT = getmetatable(errors.new(""))
 local Payload = { __name = "payload" }
 Payload.__index = Payload
+Payload.__tostring = function(p) return "payload{format=" .. p._format .. "}" end
 local function new_payload(value, format)
-    return setmetatable({ _value = value, _format = format or payload.format.JSON }, Payload)
+    return setmetatable({ _value = value, _format = format }, Payload)
 end
-function Payload:data() return self._value, nil end
-function Payload:unmarshal() return self._value, nil end
+function Payload:data() return self._value end
+function Payload:unmarshal() return self._value end
 function Payload:get_format() return self._format end
-function Payload:transcode(format) return new_payload(self._value, format), nil end
-function payload.new(value) return new_payload(value) end
+function Payload:transcode(format)
+    if type(format) ~= "string" then
+        error("bad argument #2 to transcode (string expected, got " .. type(format) .. ")", 2)
+    end
+    local value, err = bridge.transcode(self._value, format)
+    if err ~= nil then return nil, err end
+    return new_payload(value, format), nil
+end
+function payload.new(value)
+    if getmetatable(value) == ERROR_MT then return new_payload(value, payload.format.ERROR) end
+    return new_payload(value, payload.format.LUA)
+end
 
 local Message = { __name = "message" }
 Message.__index = Message
@@ -57,71 +68,44 @@ end
 
 bridge.set_factories(make_message, make_data, payload.new)
 
-process = {
+local core = {
     event = { CANCEL = "pid.cancel", EXIT = "pid.exit", LINK_DOWN = "pid.link.down",
               OUTDATED = "pid.outdated" },
     registry = { LOCAL = "local", EVENTUAL = "eventual", CONSISTENT = "consistent",
                  STRONG = "strong" },
 }
 
-function process.pid() return bridge.pid() end
-function process.id() return bridge.pid() end
-function process.inbox() return wrap(bridge.inbox()) end
-function process.events() return wrap(bridge.events()) end
+local function invalid(message)
+    return nil, errors.new({ kind = errors.INVALID, message = message })
+end
 
-function process.listen(topic, options)
-    if type(topic) ~= "string" or topic == "" then error("process.listen: topic must be a string", 2) end
+function core.pid() return bridge.pid() end
+
+-- The registry id of the running entry (Wippy), not the PID.
+function core.id()
+    local id = bridge.entry_id()
+    if id == "" then
+        return nil, errors.new({ kind = errors.INTERNAL, message = "call ID not found in context" })
+    end
+    return id
+end
+
+function core.inbox() return wrap(bridge.inbox()) end
+function core.events() return wrap(bridge.events()) end
+
+-- A second listen of a topic returns the same channel.
+function core.listen(topic, options)
+    if type(topic) ~= "string" then
+        error("bad argument #1 to listen (string expected, got " .. type(topic) .. ")", 2)
+    end
+    if topic == "" then return invalid("topic cannot be empty") end
+    if topic:sub(1, 1) == "@" then return invalid("cannot listen to @ topics") end
     local as_message = type(options) == "table" and options.message == true
     return wrap(bridge.listen(topic, as_message))
 end
 
-function process.unlisten(ch)
+function core.unlisten(ch)
     if type(ch) == "table" and ch._handle ~= nil then bridge.unlisten(ch._handle) end
 end
 
-local send = bridge.send  -- awaits the signal command
-function process.send(dest, topic, ...)
-    if type(topic) ~= "string" or topic == "" or topic:sub(1, 1) == "@" then
-        return nil, errors.new({ kind = errors.INVALID,
-            message = "process.send: topic must be a non-empty string not starting with @" })
-    end
-    local _, err = send(dest, topic, ...)
-    if err ~= nil then return nil, err end
-    return true
-end
-
--- Child workflows (R12): spawned children report `pid.exit` on process.events().
-process.spawn = bridge.spawn
-process.spawn_monitored = process.spawn
-process.spawn_linked = process.spawn
-process.spawn_linked_monitored = process.spawn
-process.exec = bridge.exec
-
-function process.cancel(dest)
-    return bridge.cancel(dest)
-end
-process.terminate = process.cancel
-
--- Continue-as-new (B5): the run ends here and a fresh run of `id` (nil = this workflow) starts.
-process.upgrade = bridge.upgrade
-
-local function unsupported(name)
-    return function()
-        return nil, errors.new({ kind = errors.INVALID,
-            message = "process." .. name .. " is not supported in workflow context" })
-    end
-end
-process.monitor = unsupported("monitor")
-process.unmonitor = unsupported("unmonitor")
-process.link = unsupported("link")
-process.unlink = unsupported("unlink")
-
-local options = { trap_links = false, upgradable = false }
-function process.get_options() return { trap_links = options.trap_links, upgradable = options.upgradable } end
-function process.set_options(o)
-    if type(o) ~= "table" then return nil, errors.new({ kind = errors.INVALID, message = "options must be a table" }) end
-    for k, v in pairs(o) do options[k] = v end
-    return true
-end
-
-return process
+return core

@@ -17,6 +17,8 @@ from luaflow.engine.temporal._replay import (
     replay_histories,
     resolve_workflow_type,
 )
+from luaflow.engine.temporal._search import typed_search_attributes
+from luaflow.engine.temporal._timeskip import TimeSkippingInterceptor
 from luaflow.engine.temporal._worker import (
     LuaWorkflow,
     WorkerHost,
@@ -24,6 +26,7 @@ from luaflow.engine.temporal._worker import (
     build_worker,
     register_host,
     release_host,
+    temporal_retry_policy,
     worker_settings,
     workflow_interceptors,
 )
@@ -35,6 +38,7 @@ __all__ = [
     "LuaWorkflow",
     "ReplayResult",
     "ReplaySourceError",
+    "TimeSkippingInterceptor",
     "WorkerHost",
     "WorkerSettings",
     "build_worker",
@@ -50,7 +54,9 @@ __all__ = [
     "replay_histories",
     "resolve_workflow_type",
     "running_server",
+    "temporal_retry_policy",
     "to_application_error",
+    "typed_search_attributes",
     "worker_settings",
     "workflow_interceptors",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,8 @@ from luaflow.registry import Entry
 
 #: `address` values meaning "start a local development server for me" (R22).
 EMBEDDED = "embedded"
+#: `host:port` of a Temporal frontend: a name, an IPv4 address or a bracketed IPv6 address.
+_ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,11 @@ def _section(entry: Entry, key: str) -> Mapping[str, Any]:
 def client_settings(entry: Entry) -> ClientSettings:
     """Validate a `temporal.client` entry; every error names the field."""
     address = entry.data.get("address", "")
-    if not isinstance(address, str):
-        raise entry.error("expected host:port or embedded", "address")
+    port = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+    if address not in ("", EMBEDDED) and (port is None or not 0 < int(port[1]) < 65536):
+        raise entry.error(
+            f"expected host:port (port 1-65535) or embedded, got {address!r}", "address"
+        )
     namespace = entry.data.get("namespace", "default")
     tq_prefix = entry.data.get("tq_prefix", "")
     if not isinstance(namespace, str) or not namespace:

@@ -47,6 +47,9 @@ _PORT_ATTEMPTS = 3
 _STOP_GRACE_SECONDS = 10.0
 _LOG_TAIL_LINES = 30
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+#: How long a new server waits for the server of a crashed luaflow process to let go of the
+#: state directory (it is told to stop; it exits within a second or two).
+_STALE_WAIT_SECONDS = 30.0
 
 
 class DevServerError(Exception):
@@ -94,6 +97,10 @@ class DevServer:
     ip: str = "127.0.0.1"
     log_level: str = "error"
     search_attributes: Mapping[str, str] = field(default_factory=dict)
+    #: False: workflow state lives in memory and dies with the server (test runs).
+    persistent: bool = True
+    #: Accept per-workflow time skipping (`TimeSkippingConfig` on started workflows).
+    time_skipping: bool = False
 
     address: str = field(default="", init=False)
     ui_url: str = field(default="", init=False)
@@ -159,7 +166,7 @@ class DevServer:
         search_attributes = _normalise_search_attributes(self.search_attributes)
         binary = find_temporal_binary()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._acquire_lock()
+        await self._acquire_lock()
         deadline = time.monotonic() + ready_timeout
         try:
             for attempt in range(1, _PORT_ATTEMPTS + 1):
@@ -171,9 +178,8 @@ class DevServer:
                         raise
                     log.debug("port collision starting Temporal dev server, retrying")
                 else:
-                    self.info_path.write_text(
-                        json.dumps({"address": self.address, "ui_url": self.ui_url})
-                    )
+                    record = {"address": self.address, "ui_url": self.ui_url, "pid": self.pid}
+                    self.info_path.write_text(json.dumps(record))
                     return
         except BaseException:
             await self._terminate()
@@ -218,18 +224,17 @@ class DevServer:
             str(port),
             "--ui-port",
             str(ui_port),
-            "--db-filename",
-            str(self.db_path),
             "--namespace",
             self.namespace,
             "--log-level",
             self.log_level,
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
             # --http-port and --metrics-port default to random free ports, so they never collide.
         ]
+        if self.persistent:
+            cmd += ["--db-filename", str(self.db_path)]
+            cmd += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+        if self.time_skipping:
+            cmd += ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]
         for name, type_ in search_attributes.items():
             cmd += ["--search-attribute", f"{name}={type_}"]
 
@@ -319,25 +324,52 @@ class DevServer:
             self._proc = None
         self._killed = False
 
-    def _acquire_lock(self) -> None:
+    async def _acquire_lock(self) -> None:
+        """Take the state directory. A lock whose luaflow process is gone (kill -9) is stale:
+        its server is told to stop, and the lock is taken once that server has let go."""
         if self._lock_fd is not None:
             return
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            _lock_nonblocking(fd)
-        except OSError:
-            holder = ""
-            with contextlib.suppress(OSError):
-                holder = os.read(fd, 64).decode(errors="replace").strip()
-            os.close(fd)
-            who = f" (pid {holder})" if holder.isdigit() else ""
-            raise DevServerError(
-                f"another luaflow process{who} is using {self.state_dir}: it or its Temporal "
-                f"dev server holds {self.lock_path}; stop it or use another state directory"
-            ) from None
+        deadline: float | None = None
+        while True:
+            try:
+                _lock_nonblocking(fd)
+                break
+            except OSError:
+                owner = _lock_owner(fd)
+                late = deadline is not None and time.monotonic() > deadline
+                if owner is None or _pid_alive(owner) or late:
+                    os.close(fd)
+                    raise self._busy(owner, stale=deadline is not None) from None
+            if deadline is None:
+                deadline = time.monotonic() + _STALE_WAIT_SECONDS
+                log.info("luaflow process %s is gone; taking over %s", owner, self.state_dir)
+                self._stop_stale_server()
+            await asyncio.sleep(0.05)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
+        self.info_path.unlink(missing_ok=True)  # the record of a previous server
+
+    def _busy(self, owner: int | None, *, stale: bool) -> DevServerError:
+        who = f" (pid {owner})" if owner is not None else ""
+        if stale:
+            return DevServerError(
+                f"the Temporal dev server of a stopped luaflow process{who} still holds "
+                f"{self.lock_path} after {_STALE_WAIT_SECONDS:.0f} s; stop that server"
+            )
+        return DevServerError(
+            f"another luaflow process{who} is using {self.state_dir}: it or its Temporal "
+            f"dev server holds {self.lock_path}; stop it or use another state directory"
+        )
+
+    def _stop_stale_server(self) -> None:
+        """SIGTERM the recorded server of a crashed luaflow process (Linux already did, through
+        PR_SET_PDEATHSIG; elsewhere it would run on as an orphan), if it still runs ours."""
+        server = _read_record(self.info_path).get("pid")
+        if isinstance(server, int) and _pid_alive(server) and _runs_on(server, self.state_dir):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(server, signal.SIGTERM)
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
@@ -450,22 +482,80 @@ def _wait_dead(pid: int, timeout: float) -> None:
         time.sleep(0.01)
 
 
+def _pid_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: trust kill(0)
+    return state not in ("Z", "X")
+
+
+def _runs_on(pid: int, state_dir: Path) -> bool:
+    """Whether `pid` is a server of `state_dir` (its command line names it), so a recycled PID
+    is never signalled; without /proc the record is trusted."""
+    try:
+        return str(state_dir).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return False
+
+
+def _lock_owner(fd: int) -> int | None:
+    """The PID of the luaflow process that wrote the lock file, if it reads as one."""
+    try:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _read_record(info_path: Path) -> dict[str, object]:
+    """The published record of a running server; {} when missing or torn (a crash mid-write)."""
+    try:
+        record = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _accepts(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def running_server(state_dir: Path) -> tuple[str, str] | None:
     """(address, ui_url) of a dev server another luaflow process runs on `state_dir`, if any.
 
     A second command (`luaflow start`, `luaflow result`) then talks to that server instead of
-    failing on its lock.
+    failing on its lock. A record is trusted only while its luaflow process lives and the server
+    answers: after a kill -9 the next command starts a fresh server on the same database.
     """
     lock_path = state_dir / "server.lock"
-    info_path = state_dir / "server.json"
-    if not lock_path.exists() or not info_path.exists():
+    if not lock_path.exists():
         return None
     fd = os.open(lock_path, os.O_RDWR)
     try:
         _lock_nonblocking(fd)
     except OSError:
-        info = json.loads(info_path.read_text())
-        return str(info["address"]), str(info["ui_url"])
+        owner = _lock_owner(fd)
+    else:
+        return None
     finally:
         os.close(fd)
-    return None
+    record = _read_record(state_dir / "server.json")
+    address, ui_url = record.get("address"), record.get("ui_url")
+    if owner is None or not _pid_alive(owner) or not isinstance(address, str):
+        return None
+    return (address, str(ui_url)) if _accepts(address) else None

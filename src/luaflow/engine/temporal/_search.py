@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from luaflow.lua import LuaflowError
 from luaflow.lua._errors import INVALID
@@ -23,6 +24,17 @@ def search_attribute_update(name: str, value: Any, known: str | None) -> Any:
             f"search attribute {name}: cannot store {value!r} as {kind}", INVALID, False
         ) from None
     return _key(name, kind).value_set(converted)
+
+
+def typed_search_attributes(values: Any, option: str) -> TypedSearchAttributes:
+    """Search attributes a workflow starts with, from a Lua table of name = value (each typed
+    by its value); a name the server does not know is refused by the server (kind Invalid)."""
+    if values == []:  # an empty Lua table
+        values = {}
+    if not isinstance(values, Mapping) or not all(isinstance(k, str) and k for k in values):
+        raise LuaflowError(f"option {option}: expected a table of name = value", INVALID, False)
+    updates = [search_attribute_update(k, v, None) for k, v in values.items() if v is not None]
+    return TypedSearchAttributes([SearchAttributePair(u.key, u.value) for u in updates])
 
 
 def _type_of(value: Any) -> str:

@@ -23,7 +23,13 @@ from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
-from luaflow.engine._programs import Programs, meta_worker, task_queue_of, workflow_type
+from luaflow.engine._programs import (
+    Programs,
+    meta_worker,
+    task_queue_of,
+    worker_for_queue,
+    workflow_type,
+)
 from luaflow.engine.temporal._errors import from_failure, to_application_error
 from luaflow.engine.temporal._headers import HeaderInterceptor, activity_context
 from luaflow.engine.temporal._search import search_attribute_update
@@ -134,6 +140,8 @@ class _TemporalEnv:
         wtype = workflow_type(entry) if entry is not None else target
         worker_id = host or (meta_worker(entry, "workflow") if entry is not None else None)
         worker = registry.find(worker_id) if worker_id else None
+        if host and (worker is None or worker.kind != "temporal.worker"):
+            worker = worker_for_queue(registry, host)  # a raw task queue (R14)
         if worker is not None and worker.kind == "temporal.worker":
             queue = task_queue_of(registry, worker)
             prefix = f"{{{worker.data['client']}@{worker.id}|"
@@ -170,7 +178,8 @@ class _TemporalEnv:
             sys.stdout.flush()
 
 
-def _retry_policy(policy: RetryPolicy | None) -> TemporalRetryPolicy | None:
+def temporal_retry_policy(policy: RetryPolicy | None) -> TemporalRetryPolicy | None:
+    """The SDK's retry policy for one parsed from Lua options (`parse_retry_policy`)."""
     if policy is None:
         return None
     out = TemporalRetryPolicy(non_retryable_error_types=list(policy.non_retryable_error_types))
@@ -260,7 +269,7 @@ class LuaWorkflow:
                 await workflow.wait_condition(lambda: bool(self._events))
             except asyncio.CancelledError:
                 # R5: a cancel request is an event the Lua code decides about.
-                self._events.append(Message(CANCEL_TOPIC, [], ""))
+                self._events.append(Message(CANCEL_TOPIC, [workflow.cancellation_reason()], ""))
             batch, self._events = self._events, []
             commands = scheduler.step(batch)
         outcome = scheduler.outcome
@@ -290,7 +299,7 @@ class LuaWorkflow:
                 schedule_to_close_timeout=opts.schedule_to_close_timeout,
                 schedule_to_start_timeout=opts.schedule_to_start_timeout,
                 heartbeat_timeout=opts.heartbeat_timeout,
-                retry_policy=_retry_policy(opts.retry_policy),
+                retry_policy=temporal_retry_policy(opts.retry_policy),
                 activity_id=opts.activity_id,
                 cancellation_type=(
                     workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
@@ -322,7 +331,7 @@ class LuaWorkflow:
             return
         elif isinstance(command, CancelExternal):
             handle = workflow.get_external_workflow_handle(command.workflow_id)
-            future = asyncio.ensure_future(handle.cancel())
+            future = asyncio.ensure_future(handle.cancel(reason=command.reason))
         elif isinstance(command, CancelActivity):
             running = self._activities.get(command.activity_command_id)
             if running is not None:

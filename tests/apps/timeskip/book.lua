@@ -1,0 +1,6 @@
+-- The activity of app:trip.
+local function book(id)
+    return "booked-" .. tostring(id)
+end
+
+return { book = book }
