@@ -20,6 +20,7 @@ demo: setup
 test: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/luaflow lint examples/orders
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
 bench: setup

@@ -298,7 +298,7 @@ def test_failures_say_what_and_where(failing_app: Path, tmp_path: Path) -> None:
 @pytest.mark.server
 def test_filters_by_id_and_suite(failing_app: Path) -> None:
     by_suite = _luaflow("test", "--app", str(failing_app), "--suite", "good", "--suite", "bad")
-    assert by_suite.returncode == 1
+    assert by_suite.returncode == 1 and by_suite.stdout, by_suite.stderr
     assert by_suite.stdout.splitlines()[-1].startswith("1 passed, 3 failed in ")
     by_id = _luaflow("test", "passes", "--app", str(failing_app))
     assert by_id.returncode == 0, by_id.stdout + by_id.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -226,7 +227,9 @@ async def test_runaway_lua_fails_only_that_workflow(
         with pytest.raises(WorkflowFailureError) as info:
             await spin.result()
         assert isinstance(info.value.cause, ApplicationError)
-        assert "instruction budget exceeded" in info.value.cause.message
+        # Which limit ends the loop first depends on the machine's load.
+        limits = r"instruction budget exceeded|time limit exceeded"
+        assert re.search(limits, info.value.cause.message)
         assert (await good.result())["status"] == "completed"
         described = await spin.describe()
         assert described.status == WorkflowExecutionStatus.FAILED

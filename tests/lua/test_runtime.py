@@ -121,7 +121,8 @@ def test_runaway_loop_hits_budget_even_under_pcall() -> None:
     code = "while true do pcall(function() while true do end end) end"
     with pytest.raises(LuaflowError, match="instruction budget exceeded"):
         state.call(state.load(code, "spin.lua"))
-    assert run("return 1 + 1", state) == [2]  # the state is still usable
+    with pytest.raises(LuaflowError, match="instruction budget exceeded"):
+        run("return 1 + 1", state)  # a state that ran into a limit is done: it is discarded
 
 
 def test_memory_cap() -> None:
@@ -172,3 +173,16 @@ def test_python_objects_are_opaque_to_lua() -> None:
         "local ok, err = pcall(function() return require('json').encode.__globals__ end) return ok"
     )
     assert run(code, state) == [False]
+
+
+def test_os_clock_reads_the_state_clock() -> None:
+    """Wippy's os.clock: seconds on the state's clock (workflow time in workflows), not CPU time."""
+    now = [1000.0]
+    state = LuaState(clock=lambda: now[0])
+    first = state.call(state.load("return os.clock()", "c.lua"))
+    now[0] += 2.5
+    assert first + state.call(state.load("return os.clock(), os.platform", "c.lua")) == [
+        0.0,
+        2.5,
+        b"wippy",
+    ]

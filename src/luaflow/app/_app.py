@@ -78,7 +78,8 @@ def _seconds(value: Any) -> float:
 
 
 def validate(registry: Registry) -> None:
-    """Everything that can be checked before connecting: modules, Lua syntax, options."""
+    """Everything that can be checked before connecting: modules, Lua syntax, options, and
+    that each workflow module loads and has its entry point."""
     for entry in registry.by_kind(*LUA_KINDS):
         check_entry_modules(entry)
         state = LuaState()
@@ -88,6 +89,9 @@ def validate(registry: Registry) -> None:
             raise entry.error(f"Lua syntax error: {err.message}", "source") from None
         finally:
             state.close()
+    programs = Programs(registry)
+    for entry in registry.by_kind("workflow.lua"):
+        programs.check_workflow(entry)
     for entry in registry.by_kind("temporal.client"):
         client_settings(entry)
     for entry in registry.by_kind("temporal.worker"):

@@ -13,11 +13,13 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
 from luaflow.app import App
 from luaflow.engine.temporal import DevServerError, from_failure, running_server
+from luaflow.http import UntrustedJSONError, load_untrusted_json
 from luaflow.lua import LuaflowError, option_duration
 from luaflow.registry import RegistryError
 from luaflow.workflow import workflow_id_of
@@ -26,11 +28,12 @@ console = Console(stderr=True, highlight=False)
 
 
 def _report(message: str) -> None:
-    console.print(f"[dim]luaflow:[/dim] {message}")
+    """A status line. Messages carry user text (entry ids, Lua errors): never rich markup."""
+    console.print(Text.assemble(("luaflow:", "dim"), " ", message))
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
 
 
 def _run(body: Callable[[App], Awaitable[int]], app_dir: str) -> None:
@@ -60,6 +63,9 @@ def _run(body: Callable[[App], Awaitable[int]], app_dir: str) -> None:
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:  # anything unforeseen is still one line, never a traceback
+        _fail(f"{type(exc).__name__}: {exc}")
+        code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     # The SDK's native threads can crash the interpreter's own shutdown; everything is stopped
@@ -67,11 +73,14 @@ def _run(body: Callable[[App], Awaitable[int]], app_dir: str) -> None:
     os._exit(code)
 
 
-def _parse_inputs(values: tuple[str, ...]) -> list[Any]:
+def _parse_inputs(values: tuple[str, ...], hint: str = "--input") -> list[Any]:
+    """JSON arguments, refusing what the Lua code could not hold (one line, exit code 2)."""
     try:
-        return [json.loads(v) for v in values]
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--input") from None
+        return [load_untrusted_json(v) for v in values]
+    except UntrustedJSONError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint=hint) from None
 
 
 #: Options several commands share.
@@ -131,6 +140,8 @@ def start(
     in this process until the result is in.
     """
     args = _parse_inputs(inputs)
+    if workflow_id is not None and not workflow_id.strip():
+        raise click.BadParameter("must not be empty", param_hint="--id")
 
     async def body(app: App) -> int:
         await app.start(workers=wait and not _attached(app))
@@ -169,10 +180,7 @@ def send(target: str, topic: str, payloads: tuple[str, ...], app_dir: str) -> No
     """Send message TOPIC with JSON PAYLOADS to a workflow (its id or PID), as a signal."""
     if not topic or topic.startswith("@"):
         raise click.BadParameter("must be non-empty and not start with @", param_hint="TOPIC")
-    try:
-        args = [json.loads(p) for p in payloads]
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="PAYLOADS") from None
+    args = _parse_inputs(payloads, "PAYLOADS")
 
     async def body(app: App) -> int:
         await app.start(workers=False)
@@ -352,3 +360,19 @@ def replay(
         return 1 if failed else 0
 
     _run(body, app_dir)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def lint(paths: tuple[Path, ...]) -> None:
+    """Check an app (default: the current folder) or Lua files without running anything."""
+    from luaflow.lint import lint_paths
+
+    findings, checked = lint_paths(list(paths) or [Path(".")])
+    for finding in findings:
+        click.echo(str(finding))
+    files = len({f.file for f in findings})
+    if findings:
+        click.echo(f"{len(findings)} problem(s) in {files} file(s), {checked} Lua file(s) checked")
+        sys.exit(1)
+    click.echo(f"no problems, {checked} Lua file(s) checked")

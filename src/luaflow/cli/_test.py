@@ -38,11 +38,15 @@ class TestOptions:
 
 
 async def run_tests(app: App, options: TestOptions) -> int:
-    """Run the selected tests on a fresh test server; exit code 1 if any failed or none matched."""
+    """Run the selected tests on a fresh test server; exit code 1 if any failed or the filters
+    matched none."""
     cases = find_tests(app.registry, options.filters, options.suites, options.timeout)
-    if not cases and (options.filters or options.suites):
-        click.echo("no test matches the filters", err=True)
-        return 1
+    if not cases:
+        filtered = bool(options.filters or options.suites)
+        click.echo("no test matches the filters" if filtered else "no tests in the app", err=True)
+        if options.junit_xml is not None:
+            write_junit(options.junit_xml, [], 0.0)
+        return 1 if filtered else 0
     app.use_test_server(time_skipping=options.time_skipping)
     runner = TestRunner(app, options.save_histories)
     began = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import lupa.lua54 as lupa_lua
@@ -64,8 +65,25 @@ def worker_for_queue(registry: Registry, queue: str) -> Entry | None:
     return None
 
 
+def host_limits(entry: Entry) -> LuaLimits:
+    """The bounds of an entry's host code: HOST_LIMITS, with the time limit per activation set by
+    `options.limits.max_execution_ms` (Wippy's name for a function's wall-clock budget)."""
+    options = entry.data.get("options")
+    limits = options.get("limits") if isinstance(options, Mapping) else None
+    value = limits.get("max_execution_ms") if isinstance(limits, Mapping) else None
+    if value is None:
+        return HOST_LIMITS
+    field = "options.limits.max_execution_ms"
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise entry.error(f"expected a positive number of milliseconds, got {value!r}", field)
+    return replace(HOST_LIMITS, seconds=value / 1000, source=f"{field} of {entry.id}")
+
+
 def check_entry_modules(entry: Entry) -> None:
-    """Reject at load time what can never work: I/O modules in workflows (B1), bad lists."""
+    """Reject at load time what can never work: I/O modules in workflows (B1), bad lists, bad
+    limits."""
+    if entry.kind != "workflow.lua":
+        host_limits(entry)
     modules = entry.data.get("modules") or []
     for i, name in enumerate(modules):
         if entry.kind == "workflow.lua" and name in IO_MODULES:
@@ -86,6 +104,14 @@ def chunk_name(registry: Registry, entry: Entry) -> str:
         return str(entry.source_path)
 
 
+class _NoEntryPoint(LuaRuntimeError):
+    """The module returns neither a function nor a table holding the entry's `method`."""
+
+    def __init__(self, chunk: str, entry: Entry, reason: str) -> None:
+        super().__init__(f"{chunk}: entry {entry.id}: field method: {reason}")
+        self.reason = reason
+
+
 def entry_function(state: LuaState, registry: Registry, entry: Entry) -> Any:
     """Run the entry's chunk and return its entry point: `method` of the returned table
     (default `main`), or the returned function itself (R18)."""
@@ -101,8 +127,13 @@ def entry_function(state: LuaState, registry: Registry, entry: Entry) -> Any:
         fn = state.index(value, method)
         if lupa_lua.lua_type(fn) == "function":
             return fn
-    raise LuaRuntimeError(
-        f"{name}: entry {entry.id} must return a function or a table with function '{method}'"
+    kind = lupa_lua.lua_type(value) or "nil"
+    raise _NoEntryPoint(
+        name,
+        entry,
+        f"no function {method!r} in the table the module returns"
+        if kind == "table"
+        else f"the module returns {kind}, not a function or a table with function {method!r}",
     )
 
 
@@ -147,15 +178,32 @@ class Programs:
 
         return load
 
+    def check_workflow(self, entry: Entry) -> None:
+        """Run a workflow module's top level once, as each of its runs will: a module that
+        raises there or lacks its `method` is one load error naming the entry, instead of a
+        workflow task that fails and is retried forever. (Workflow modules cannot do I/O, so
+        running them early is safe.)"""
+        try:
+            scheduler, _ = self.workflow(entry, _LoadOnlyEnv())
+        except _NoEntryPoint as err:
+            raise entry.error(err.reason, "method") from None
+        except LuaflowError as err:
+            raise entry.error(f"the module fails to load: {err.text()}", "source") from None
+        scheduler.close()
+
     def workflow(self, entry: Entry, env: WorkflowEnv) -> tuple[Scheduler, Any]:
         """A fresh state and scheduler for one workflow run, and its entry function."""
         run = new_workflow_run(env, self.limits, str(entry.id))
         try:
             run.state.install_require(self._loaders(entry, run.loaders()), str(entry.id))
-            return run.scheduler, run.settled(entry_function(run.state, self.registry, entry))
+            main = run.settled(entry_function(run.state, self.registry, entry))
         except BaseException:
             run.scheduler.close()
             raise
+        # What building the state left (the chunks' top-level code, temporaries) is freed now:
+        # otherwise it stays in the run's heap for as long as the worker caches the run.
+        run.state.runtime.gccollect()
+        return run.scheduler, main
 
     def call(
         self,
@@ -169,7 +217,7 @@ class Programs:
         `nil, err` or raised error becomes a LuaflowError (B7). `env` presets the PID and
         mailbox (a spawned process is addressable before it runs)."""
         env = env or HostEnv(context_values=dict(context or {}))
-        host, loaders = new_host_state(env, HOST_LIMITS, str(entry.id))
+        host, loaders = new_host_state(env, host_limits(entry), str(entry.id))
         try:
             execute = self.host_layer(host, env) if self.host_layer is not None else None
             host.state.install_require(
@@ -182,6 +230,43 @@ class Programs:
         if outcome.error is not None:
             raise outcome.error
         return outcome.value
+
+
+class _LoadOnlyEnv:
+    """The engine of a workflow run that only loads its module (`Programs.check_workflow`)."""
+
+    def now_ns(self) -> int:
+        return 0
+
+    def info(self) -> dict[str, Any]:
+        return {}
+
+    def history_length(self) -> int:
+        return 0
+
+    def history_size(self) -> int:
+        return 0
+
+    def random_bytes(self, n: int) -> bytes:
+        return bytes(n)
+
+    def pid(self) -> str:
+        return ""
+
+    def print(self, text: str) -> None:
+        """Silent: the module's runs print, not its check."""
+
+    def upsert_attrs(self, search: dict[str, Any], memo: dict[str, Any]) -> None:
+        """Nothing runs to keep them."""
+
+    def context(self) -> dict[str, Any]:
+        return {}
+
+    def patched(self, patch_id: str) -> bool:
+        return True
+
+    def resolve_child(self, target: str, host: str | None) -> tuple[str, str, str]:
+        raise LuaflowError("child workflows cannot start while the module loads", INTERNAL, False)
 
 
 def _missing(name: str, entry: Entry, available: Mapping[str, ModuleLoader]) -> ModuleLoader:

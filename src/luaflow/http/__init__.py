@@ -4,8 +4,18 @@ from luaflow.http._server import (
     DEFAULT_MAX_BODY,
     MAX_JSON_DEPTH,
     HttpService,
+    UntrustedJSONError,
     http_module,
+    load_untrusted_json,
     parse_addr,
 )
 
-__all__ = ["DEFAULT_MAX_BODY", "MAX_JSON_DEPTH", "HttpService", "http_module", "parse_addr"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "MAX_JSON_DEPTH",
+    "HttpService",
+    "UntrustedJSONError",
+    "http_module",
+    "load_untrusted_json",
+    "parse_addr",
+]

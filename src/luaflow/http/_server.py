@@ -81,27 +81,42 @@ def _latin1(value: Any) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
-def _json_problem(body: bytes) -> str | None:
-    """Why a JSON body cannot reach a handler (nesting, integers Lua cannot hold, lone
-    surrogates), or None. Syntax errors are the handler's to answer (`body_json` reports them)."""
+class UntrustedJSONError(ValueError):
+    """JSON that parses but that Lua code could not hold."""
+
+
+def load_untrusted_json(data: bytes | str) -> Any:
+    """Parse JSON from outside (a request body, a command-line argument), refusing what Lua
+    code could not hold: nesting deeper than MAX_JSON_DEPTH, integers beyond 64 bits, lone
+    surrogates (UntrustedJSONError). A syntax error is a plain ValueError."""
     try:
-        value = json.loads(body)
+        value = json.loads(data)
     except RecursionError:
-        return f"nested deeper than {MAX_JSON_DEPTH} levels"
-    except ValueError:
-        return None
+        raise UntrustedJSONError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     pending: list[tuple[Any, int]] = [(value, 0)]
     while pending:
         item, depth = pending.pop()
         if isinstance(item, dict | list):
             if depth >= MAX_JSON_DEPTH:
-                return f"nested deeper than {MAX_JSON_DEPTH} levels"
+                raise UntrustedJSONError(f"nested deeper than {MAX_JSON_DEPTH} levels")
             children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             pending.extend((child, depth + 1) for child in children)
         elif isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
-            return "integer out of the 64-bit range"
+            raise UntrustedJSONError("integer out of the 64-bit range")
         elif isinstance(item, str) and _SURROGATE.search(item):
-            return "string with a lone surrogate (\\ud800-\\udfff)"
+            raise UntrustedJSONError("string with a lone surrogate (\\ud800-\\udfff)")
+    return value
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Why a JSON body cannot reach its handler, or None. Syntax errors are the handler's to
+    answer (`body_json` reports them)."""
+    try:
+        load_untrusted_json(body)
+    except UntrustedJSONError as exc:
+        return str(exc)
+    except ValueError:
+        pass
     return None
 
 

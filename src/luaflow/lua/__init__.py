@@ -18,14 +18,31 @@ from luaflow.lua._modules import (
     time_module,
 )
 from luaflow.lua._payload import PAYLOAD_FORMATS, transcode_payload
-from luaflow.lua._runtime import HOST_LIMITS, IO_MODULES, LuaLimits, LuaRuntimeError, LuaState
+from luaflow.lua._runtime import (
+    GLOBAL_MODULES,
+    HOST_LIMITS,
+    IO_MODULES,
+    LuaLimits,
+    LuaRuntimeError,
+    LuaState,
+    waiting,
+)
 from luaflow.lua._uuid import uuid_module
-from luaflow.lua._values import ValueConversionError, decode_str
+from luaflow.lua._values import (
+    PAYLOAD_LIMIT,
+    ValueConversionError,
+    bounded_error,
+    check_incoming,
+    check_payload,
+    decode_str,
+)
 
 __all__ = [
+    "GLOBAL_MODULES",
     "HOST_LIMITS",
     "IO_MODULES",
     "PAYLOAD_FORMATS",
+    "PAYLOAD_LIMIT",
     "WALL_CLOCK",
     "Analysis",
     "Clock",
@@ -39,6 +56,9 @@ __all__ = [
     "ValueConversionError",
     "analyze",
     "base64_module",
+    "bounded_error",
+    "check_incoming",
+    "check_payload",
     "crypto_module",
     "ctx_module",
     "decode_str",
@@ -56,4 +76,5 @@ __all__ = [
     "transcode_payload",
     "translate",
     "uuid_module",
+    "waiting",
 ]

@@ -12,12 +12,15 @@ from __future__ import annotations
 import functools
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from luaflow.lua._runtime import LuaRuntimeError
 
 #: (name, line, column), both 1-based, in the original source.
 Position = tuple[str, int, int]
+_T = TypeVar("_T")
 
 
 class LuaSyntaxError(LuaRuntimeError):
@@ -31,6 +34,10 @@ class Analysis:
     global_writes: list[Position]
     global_reads: list[Position]
     requires: list[Position]
+    #: Field paths read from a global, `process.monitor` for `process.monitor(pid)`.
+    global_fields: list[Position]
+    #: The `requires` made when the chunk itself runs (not inside a function body).
+    top_level_requires: list[Position]
 
 
 def translate(source: str, chunkname: str) -> str:
@@ -56,40 +63,44 @@ def _parse(source: str, chunkname: str) -> _Result:
 
 # -- lexer ---------------------------------------------------------------------------------------
 
-#: Whitespace and comments before a token, then the token. `--[[` that does not close is left to
-#: `badcomment`; Wippy's label rule (S3) makes `::name::` on one line a single token.
+#: Whitespace and comments (group 1), then one token (group 3): a name, an operator (the
+#: frequent one-character ones first: `re` tries alternatives in order), a label (Wippy's rule
+#: S3: `::name::` on one line is one token), a string, a number as Lua's lexer reads it
+#: (validated afterwards), a long string, the start of an unfinished long string or comment,
+#: the end of the text, or any other character (an error). `findall` keeps the loop in C.
 _TOKEN_RE = re.compile(
     r"""
-    (?:[ \t\f\v\r\n]+ | --\[(?P<ceq>=*)\[.*?\](?P=ceq)\] | --(?!\[=*\[)[^\r\n]*)*+
-    (?:
-        (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-      | (?P<number>(?:0[xX](?:[pP][+-]?|[0-9a-fA-F.])*+
-                      |(?:[0-9]|\.[0-9])(?:[eE][+-]?|[0-9a-fA-F.])*+)[A-Za-z0-9_]?)
-      | (?P<string>"(?:[^"\\\r\n]++|\\z\s*+|\\\r\n|\\\n\r|\\[\s\S])*+"
-                  |'(?:[^'\\\r\n]++|\\z\s*+|\\\r\n|\\\n\r|\\[\s\S])*+')
-      | (?P<label>::[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]*::)
-      | (?P<longstring>\[(?P<seq>=*)\[.*?\](?P=seq)\])
-      | (?P<badlong>\[=*\[)
-      | (?P<badcomment>--\[=*\[)
-      | (?P<op>\.\.\.|\.\.|==|~=|<=|>=|<<|>>|//|::|->|\?:|[-+*/%^\#&~|<>=(){}\[\];:,.!?@])
-      | (?P<eof>\Z)
-      | (?P<badstring>["'])
-      | (?P<bad>.)
+    ((?:[ \t\f\v\r\n]+ | --\[(=*)\[.*?\]\2\] | --(?!\[=*\[)[^\r\n]*)*+)
+    ( [A-Za-z_][A-Za-z0-9_]*
+    | [(){},;+*%^#&|\]!@]
+    | =[=]? | \.\.\.? | ::[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]*:: | ::?
+    | "(?:[^"\\\r\n]++|\\z\s*+|\\\r\n|\\\n\r|\\[\s\S])*+"
+    | '(?:[^'\\\r\n]++|\\z\s*+|\\\r\n|\\\n\r|\\[\s\S])*+'
+    | (?:0[xX](?:[pP][+-]?|[0-9a-fA-F.])*+|(?:[0-9]|\.[0-9])(?:[eE][+-]?|[0-9a-fA-F.])*+)
+      [A-Za-z0-9_]?
+    | \.
+    | \[(=*)\[.*?\]\4\] | \[=*\[?
+    | --\[=*\[ | ->?
+    | ~=? | <[=<]? | >[=>]? | //? | \?:?
+    | \Z | .
     )
     """,
     re.VERBOSE | re.DOTALL,
+)
+_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_OPERATORS = frozenset(
+    {*"+-*/%^#&~|<>=(){}[];:,.!?@", "...", "..", "==", "~=", "<=", ">=", "<<", ">>", "//", "->"}
+    | {"?:", "::"}
+)
+_LEX_ERRORS = frozenset(
+    {"unfinished string", "unfinished long string", "unfinished long comment"}
+    | {"malformed number", "unexpected symbol"}
 )
 _NUMBER_RE = re.compile(
     r"0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
     r"|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 )
 _LINE_BREAK_RE = re.compile(r"\r\n|\n\r|\n|\r")
-_LEX_ERRORS = {
-    "badcomment": "unfinished long comment",
-    "badlong": "unfinished long string",
-    "badstring": "unfinished string",
-    "bad": "unexpected symbol",
-}
 _KEYWORDS = frozenset(
     {
         "and",
@@ -120,42 +131,48 @@ _EOF = "<eof>"
 
 
 def _lex(src: str) -> tuple[list[str], list[str], list[int], list[int], int]:
-    """Token kinds (keyword or operator text, `name`, `number`, `string`, `label`, `<eof>`),
-    texts, start and end offsets; then the offset of a lexical error, or -1."""
+    """Token kinds (keyword or operator text, `name`, `number`, `string`, `label`, `<eof>`, or
+    the message of a lexical error), texts, start and end offsets; then the index of the
+    erroneous token, or -1."""
     kinds: list[str] = []
     vals: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    keywords = _KEYWORDS
+    keywords, operators, name_start = _KEYWORDS, _OPERATORS, _NAME_START
+    add_kind, add_val, add_start, add_end = kinds.append, vals.append, starts.append, ends.append
+    pos = 0
     bad = -1
-    for m in _TOKEN_RE.finditer(src):
-        group = m.lastgroup or "bad"  # every alternative is a named group
-        start, end = m.span(group)
-        text = src[start:end]
-        if group == "name":
-            kinds.append(text if text in keywords else "name")
-        elif group == "op":
-            kinds.append(text)
-        elif group == "string" or group == "longstring":
-            kinds.append("string")
-        elif group == "number":
-            kinds.append("number")
-            if _NUMBER_RE.fullmatch(text) is None:
-                kinds[-1] = "malformed number"
-                bad = len(kinds) - 1
-        elif group == "label":
-            kinds.append("label")
-        elif group == "eof":
-            break
-        else:
-            kinds.append(_LEX_ERRORS[group])
-            bad = len(kinds) - 1
-            if group == "badstring":  # show what the string would have been
+    for skipped, _, text, _ in _TOKEN_RE.findall(src):
+        start = pos + len(skipped)
+        pos = start + len(text)
+        first = text[:1]
+        if first in name_start:
+            kind = text if text in keywords else "name"
+        elif text in operators:
+            kind = text
+        elif first == '"' or first == "'":
+            kind = "string"
+            if len(text) == 1:  # show what the string would have been
+                kind = "unfinished string"
                 text = _LINE_BREAK_RE.split(src[start:], maxsplit=1)[0]
-        vals.append(text)
-        starts.append(start)
-        ends.append(end)
-        if bad >= 0:
+        elif first == "[":
+            kind = "string" if text[-1] == "]" else "unfinished long string"
+        elif first == ":":
+            kind = "label"
+        elif not text:
+            break
+        elif first in "0123456789.":
+            kind = "number" if _NUMBER_RE.fullmatch(text) else "malformed number"
+        elif first == "-":
+            kind = "unfinished long comment"
+        else:
+            kind = "unexpected symbol"
+        add_kind(kind)
+        add_val(text)
+        add_start(start)
+        add_end(pos)
+        if kind in _LEX_ERRORS:
+            bad = len(kinds) - 1
             break
     n = len(src)
     for _ in range(3):  # lookahead of up to two tokens never runs off the end
@@ -243,21 +260,33 @@ def _unescape(m: re.Match[str]) -> str:
     return ""  # \z
 
 
+def _long_string_body(token: str) -> str:
+    open_len = token.index("[", 1) + 1
+    body = token[open_len : len(token) - open_len]
+    return _LINE_BREAK_RE.sub("", body, count=1) if body[:1] in ("\r", "\n") else body
+
+
 def _string_value(token: str) -> str:
-    """The value of a Lua string token (module names, literals that must fit on one line)."""
+    """The value of a Lua string token (the module name of a `require`)."""
     if token[0] == "[":
-        open_len = token.index("[", 1) + 1
-        body = token[open_len : len(token) - open_len]
-        return _LINE_BREAK_RE.sub("", body, count=1) if body[:1] in ("\r", "\n") else body
+        return _long_string_body(token)
     return _ESCAPE_RE.sub(_unescape, token[1:-1])
+
+
+#: Escapes of a short string; those spanning a line break are rewritten by `_one_line`.
+_LINE_ESCAPE_RE = re.compile(r"\\(?:(z\s*)|(\r\n|\n\r|\n|\r)|[\s\S])")
 
 
 def _one_line(token: str) -> str:
     """A token's text for generated code, which must not add line breaks."""
     if "\n" not in token and "\r" not in token:
         return token
-    value = _string_value(token)
-    return '"' + "".join(f"\\{ord(c)}" if c in '\\"\r\n' else c for c in value) + '"'
+    if token[0] == "[":
+        body = _long_string_body(token)
+        return '"' + "".join(f"\\{ord(c):03d}" if c in '\\"\r\n' else c for c in body) + '"'
+    return _LINE_ESCAPE_RE.sub(
+        lambda m: "" if m.group(1) else "\\n" if m.group(2) else m.group(), token
+    )
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -266,7 +295,7 @@ def _one_line(token: str) -> str:
 class _Result:
     """A translated chunk and the raw material of its analysis (positions resolved on demand)."""
 
-    __slots__ = ("_reads", "_requires", "_src", "_writes", "text")
+    __slots__ = ("_fields", "_reads", "_requires", "_src", "_top", "_writes", "text")
 
     def __init__(
         self,
@@ -275,30 +304,41 @@ class _Result:
         reads: list[tuple[str, int]],
         writes: list[tuple[str, int]],
         requires: list[tuple[str, int]],
+        fields: list[tuple[str, int]],
+        top: list[tuple[str, int]],
     ) -> None:
         self.text = text
         self._src = src
         self._reads = reads
         self._writes = writes
         self._requires = requires
+        self._fields = fields
+        self._top = top
 
     def analysis(self) -> Analysis:
         lines = _line_starts(self._src)
 
         def where(refs: list[tuple[str, int]]) -> list[Position]:
-            out = []
-            for name, offset in refs:
-                line = bisect_right(lines, offset)
-                out.append((name, line, offset - lines[line - 1] + 1))
-            return out
+            return [(name, *_line_col(lines, offset)) for name, offset in refs]
 
-        return Analysis(where(self._writes), where(self._reads), where(self._requires))
+        return Analysis(
+            where(self._writes),
+            where(self._reads),
+            where(self._requires),
+            where(self._fields),
+            where(self._top),
+        )
 
 
 def _line_starts(src: str) -> list[int]:
     """Offsets where lines start, counting line breaks the way Lua does (`\\r\\n`, `\\n\\r`,
     `\\n`, `\\r` are one each)."""
     return [0, *(m.end() for m in _LINE_BREAK_RE.finditer(src))]
+
+
+def _line_col(lines: list[int], offset: int) -> tuple[int, int]:
+    line = bisect_right(lines, offset)
+    return line, offset - lines[line - 1] + 1
 
 
 class _Parser:
@@ -310,6 +350,7 @@ class _Parser:
         "edits",
         "ends",
         "i",
+        "fields",
         "kinds",
         "name",
         "needs_types",
@@ -318,6 +359,7 @@ class _Parser:
         "scopes",
         "src",
         "starts",
+        "top_requires",
         "tparams",
         "type_names",
         "vals",
@@ -342,22 +384,20 @@ class _Parser:
         self.type_names: dict[str, None] = {}
         self.needs_types = False
         self.reads: list[tuple[str, int]] = []
+        self.fields: list[tuple[str, int]] = []
+        self.top_requires: list[tuple[str, int]] = []
         self.writes: list[tuple[str, int]] = []
         self.requires: list[tuple[str, int]] = []
 
     # -- helpers -----------------------------------------------------------------------------------
 
     def error(self, message: str, index: int) -> LuaSyntaxError:
-        lines = _line_starts(self.src)
-        offset = self.starts[index]
-        line = bisect_right(lines, offset)
-        kind = self.kinds[index]
-        if kind == _EOF:
+        line, col = _line_col(_line_starts(self.src), self.starts[index])
+        if self.kinds[index] == _EOF:
             near = "<eof>"
         else:
             text = self.vals[index]
             near = "'" + (text if len(text) <= 40 else text[:37] + "...") + "'"
-        col = offset - lines[line - 1] + 1
         return LuaSyntaxError(f"{self.name}:{line}:{col}: {message} near {near}")
 
     def expect(self, kind: str, what: str = "") -> None:
@@ -371,8 +411,8 @@ class _Parser:
             self.i += 1
             return
         lines = _line_starts(self.src)
-        here = bisect_right(lines, self.starts[self.i])
-        there = bisect_right(lines, self.starts[open_index])
+        here = _line_col(lines, self.starts[self.i])[0]
+        there = _line_col(lines, self.starts[open_index])[0]
         if here == there:
             raise self.error(f"expected '{kind}'", self.i)
         raise self.error(f"expected '{kind}' (to close '{opener}' at line {there})", self.i)
@@ -443,7 +483,7 @@ class _Parser:
         if types:
             reads = [ref for ref in reads if ref[0] not in types]
             writes = [ref for ref in writes if ref[0] not in types]
-        return _Result(text, src, reads, writes, self.requires)
+        return _Result(text, src, reads, writes, self.requires, self.fields, self.top_requires)
 
     def block(self) -> None:
         kinds = self.kinds
@@ -503,10 +543,8 @@ class _Parser:
         elif kind != _LOCAL and kind != _INDEX:
             raise self.error("syntax error (cannot assign to this expression)", self.i)
 
-    def semicolon_stmt(self) -> None:
-        self.i += 1
-
-    def label_stmt(self) -> None:
+    def token_stmt(self) -> None:
+        """`;`, `break`, or a `::name::` label."""
         self.i += 1
 
     def colon_label_stmt(self) -> None:
@@ -514,9 +552,6 @@ class _Parser:
         self.i += 1
         self.take_name()
         self.expect("::")
-
-    def break_stmt(self) -> None:
-        self.i += 1
 
     def goto_stmt(self) -> None:
         self.i += 1
@@ -664,14 +699,7 @@ class _Parser:
                 self.i += 1
         self.expect(")")
         if kinds[self.i] == ":":
-            start = self.starts[self.i]
-            self.i += 1
-            if kinds[self.i] not in _TYPE_START:
-                raise self.error("expected a type after ':'", self.i)
-            mark = len(self.edits)
-            self.returns(True)
-            del self.edits[mark:]
-            self.erase(start, self.ends[self.i - 1])
+            self.erased_after_colon(lambda: self.returns(True))
         self.block()
         self.close("end", "function", open_index)
         self.close_scope()
@@ -680,41 +708,42 @@ class _Parser:
 
     def annotation(self) -> str:
         """`: type` after a declared name: erased; its constructor is kept for `typeof`."""
+        return self.erased_after_colon(self.type_)
+
+    def erased_after_colon(self, read: Callable[[], _T]) -> _T:
+        """`:` and the type syntax `read` consumes, erased (with any edit made inside)."""
         start = self.starts[self.i]
         self.i += 1
         if self.kinds[self.i] not in _TYPE_START:
             raise self.error("expected a type after ':'", self.i)
         mark = len(self.edits)
-        ctor = self.type_()
+        result = read()
         del self.edits[mark:]
         self.erase(start, self.ends[self.i - 1])
-        return ctor
+        return result
 
     def type_stmt(self) -> None:
-        start = self.starts[self.i]
-        self.i += 1
-        name = self.take_name()
-        mark = len(self.edits)
-        saved = self.tparams
-        params = self.typeparams() if self.kinds[self.i] == "<" else []
-        if params:
-            self.tparams = {**saved, **{param: param for param, _ in params}}
+        saved, mark = self.tparams, len(self.edits)
+        start, name, params = self.type_head()
         self.expect("=", " after the type name")
         body = self.type_()
         self.tparams = saved
-        del self.edits[mark:]
-        self.define_type(name, _generic(params, body), start)
+        self.define_type(name, _generic(params, body), start, mark)
 
-    def interface_stmt(self) -> None:
-        open_index = self.i
+    def type_head(self) -> tuple[int, str, list[tuple[str, str | None]]]:
+        """`type`/`interface` Name [<params>]: where the statement starts, the name, and the
+        type parameters (put in scope)."""
         start = self.starts[self.i]
         self.i += 1
         name = self.take_name()
-        mark = len(self.edits)
-        saved = self.tparams
         params = self.typeparams() if self.kinds[self.i] == "<" else []
-        if params:
-            self.tparams = {**saved, **{param: param for param, _ in params}}
+        self.tparams = {**self.tparams, **{param: param for param, _ in params}}
+        return start, name, params
+
+    def interface_stmt(self) -> None:
+        open_index = self.i
+        saved, mark = self.tparams, len(self.edits)
+        start, name, params = self.type_head()
         kinds = self.kinds
         parts = []
         if kinds[self.i] == ":":
@@ -735,11 +764,10 @@ class _Parser:
                 self.i += 1
         self.close("end", "interface", open_index)
         self.tparams = saved
-        del self.edits[mark:]
         record = f"__wt.record({{{', '.join(fields)}}})"
         if parts:
             record = f"__wt.inter({{{', '.join([*parts, record])}}})"
-        self.define_type(name, _generic(params, record), start)
+        self.define_type(name, _generic(params, record), start, mark)
 
     def interface_method(self) -> str:
         self.i += 1
@@ -778,9 +806,10 @@ class _Parser:
         self.i += 1
         return self.type_()
 
-    def define_type(self, name: str, ctor: str, start: int) -> None:
-        """Replace the statement at `start..` (just parsed) by `Name = __wt.named(...)` on its
-        first line; its other lines become blank."""
+    def define_type(self, name: str, ctor: str, start: int, mark: int) -> None:
+        """Replace the statement at `start..` (just parsed; its edits from `mark` on are
+        dropped) by `Name = __wt.named(...)` on its first line; its other lines become blank."""
+        del self.edits[mark:]
         self.needs_types = True
         value = f'__wt.named("{name}", {ctor})'
         if self.depth == 0:
@@ -891,6 +920,9 @@ class _Parser:
                 del self.edits[mark:]
                 drop = 2
             else:
+                if token == "(":  # the expression ends at the cast: Lua must not call it
+                    end = ends[i - 1]
+                    self.edits.append((end, end, ";"))
                 return kind
             start, end = starts[i], ends[self.i - 1]
             if kind in (_CALL, _VARARG):
@@ -957,6 +989,13 @@ class _Parser:
     def global_read(self, name: str, i: int) -> None:
         kinds = self.kinds
         self.reads.append((name, self.starts[i]))
+        j = i + 1
+        path = name
+        while kinds[j] == "." and kinds[j + 1] == "name":
+            path += "." + self.vals[j + 1]
+            j += 2
+        if j > i + 1:
+            self.fields.append((path, self.starts[i]))
         if name in _TYPE_GLOBALS or (name == "string" and kinds[i + 1] in ("(", ":")):
             self.needs_types = True
         elif name == "typeof":
@@ -968,7 +1007,10 @@ class _Parser:
                 literal = i + 2
             else:
                 return
-            self.requires.append((_string_value(self.vals[literal]), self.starts[i]))
+            required = (_string_value(self.vals[literal]), self.starts[i])
+            self.requires.append(required)
+            if self.depth == 0:
+                self.top_requires.append(required)
 
     def args(self) -> None:
         kinds = self.kinds
@@ -977,12 +1019,14 @@ class _Parser:
             self.i += 1
         elif token == "{":
             self.table()
-        else:
+        elif token == "(":
             open_index = self.i
             self.i += 1
             if kinds[self.i] != ")":
                 self.explist()
             self.close(")", "(", open_index)
+        else:
+            raise self.error("expected function arguments", self.i)
 
     def table(self) -> None:
         kinds = self.kinds
@@ -1311,9 +1355,9 @@ _STATEMENTS = {
     "while": _Parser.while_stmt,
     "do": _Parser.do_stmt,
     "repeat": _Parser.repeat_stmt,
-    ";": _Parser.semicolon_stmt,
-    "label": _Parser.label_stmt,
+    ";": _Parser.token_stmt,
+    "label": _Parser.token_stmt,
     "::": _Parser.colon_label_stmt,
-    "break": _Parser.break_stmt,
+    "break": _Parser.token_stmt,
     "goto": _Parser.goto_stmt,
 }

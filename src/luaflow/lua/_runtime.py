@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import lupa.lua54 as lupa_lua
 
+from luaflow.lua._bytecode import load_own
 from luaflow.lua._errors import INTERNAL, HostFailure, LuaflowError
 from luaflow.lua._regex import regex_search
-from luaflow.lua._values import decode_str, from_lua, to_lua
+from luaflow.lua._values import PAYLOAD_LIMIT, decode_str, from_lua, to_lua
 
 #: Modules that do I/O and must never be loaded by workflow code (B1).
 IO_MODULES = frozenset(
@@ -31,18 +34,45 @@ ModuleLoader = Callable[["LuaState"], Any]
 class LuaLimits:
     """Bounds that keep one bad script from hurting the worker (DESIGN invariant 2).
 
-    The instruction budget applies per activation (one scheduler step, one function call) and is
-    far below what Lua runs in the Python SDK's 2-second deadlock window.
+    Instructions and seconds apply per activation: the Lua code that runs between two waits
+    (one scheduler step). Memory is the cap of the whole state, output what its `print` may
+    write in all, payload the largest value one workflow operation may hand to Temporal.
+    The workflow defaults end an activation far inside the Python SDK's 2-second deadlock window.
     """
 
     instructions: int = 100_000_000
     seconds: float = 1.0
     memory: int = 64 * 1024 * 1024
+    output: int = 1024 * 1024
+    payload: int | None = PAYLOAD_LIMIT
+    #: Where `seconds` was set, for the error that names the limit.
+    source: str = ""
 
 
-#: Host code (functions, handlers) may wait on Temporal inside a call and run long: no wall-clock
-#: deadline, a large budget that still stops a runaway loop.
-HOST_LIMITS = LuaLimits(instructions=10_000_000_000, seconds=math.inf)
+#: Host code (functions, handlers, processes) has a wall-clock limit per activation (waits on
+#: Temporal, timers and messages do not count) that an entry can change; its values cross to
+#: Temporal only as activity results, which the worker checks.
+HOST_LIMITS = LuaLimits(instructions=10**15, seconds=5.0, payload=None)
+
+#: Room above the memory cap for what Python builds in Lua while Lua waits in a call into it.
+_RESERVE = 8 * 1024 * 1024
+_MIB = 1024 * 1024
+
+#: The state whose activation runs on this thread (see `waiting`).
+_ACTIVE = threading.local()
+
+
+@contextlib.contextmanager
+def waiting() -> Iterator[None]:
+    """Time spent in this block (host code blocked on Temporal or another process) does not
+    count against the time limit of the activation running on this thread."""
+    state: LuaState | None = getattr(_ACTIVE, "state", None)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        if state is not None:
+            state.extend_deadline(time.monotonic() - started)
 
 
 class LuaRuntimeError(LuaflowError):
@@ -59,6 +89,7 @@ def _prelude_source() -> bytes:
 _PRELUDE = _prelude_source()
 #: The run-time type library: handed to the prelude, which compiles it on first use in a state.
 _TYPES = resources.files("luaflow.lua").joinpath("types.lua").read_bytes()
+_PATTERN = resources.files("luaflow.lua").joinpath("pattern.lua").read_bytes()
 
 
 class LuaState:
@@ -80,25 +111,37 @@ class LuaState:
             register_eval=False,
             register_builtins=False,
             unpack_returned_tuples=True,
-            max_memory=self.limits.memory,
+            max_memory=self.limits.memory + _RESERVE,
             attribute_filter=_deny_attributes,
         )
         self._clock = clock
         self._on_close: list[Callable[[], None]] = []
+        self._printer = printer or _print
+        self._printed = 0
+        #: End of the running activation (inf between activations), and how deep resumes nest.
+        self._deadline = math.inf
+        self._depth = 0
+        #: The limit this state ran into (it only fails from then on).
+        self._exceeded: LuaflowError | None = None
         bridge = self.runtime.table()
         bridge[b"now_seconds"] = lambda: int(self._clock())
-        bridge[b"monotonic"] = time.monotonic
-        bridge[b"print"] = lambda text: (printer or _print)(str(decode_str(text)))
+        bridge[b"now_precise"] = lambda: float(self._clock())
+        bridge[b"expired"] = lambda: time.monotonic() > self._deadline
+        bridge[b"pattern_source"] = _pattern_source
+        bridge[b"print"] = self._print
         bridge[b"lua_error"] = self._python_error
         bridge[b"error_token"] = object  # a fresh host object per error: see prelude.lua
         bridge[b"types_source"] = _types_source
         bridge[b"re_search"] = regex_search
-        self.rt = self.runtime.execute(_PRELUDE, bridge)
+        # A named chunk: its frames are luaflow's own (skipped in error positions).
+        self.rt = load_own(self.runtime, _PRELUDE, b"@luaflow/prelude.lua")(bridge)
         # Read every helper now: lupa mis-reads table items from Python while a coroutine runs
         # (calls and `.items()` are fine), so runtime code never indexes Lua tables directly.
         self._load = self.rt[b"load"]
         self._new_task = self.rt[b"new_task"]
         self._set_budget = self.rt[b"set_budget"]
+        self._limit_of = self.rt[b"limit_of"]
+        self._fail = self.rt[b"fail"]
         self._install_require = self.rt[b"install_require"]
         self.awaiting = self.rt[b"awaiting"]
         self.await_ = self.rt[b"await"]
@@ -109,9 +152,12 @@ class LuaState:
         self._is_error = self.rt[b"is_error"]
         self._error_fields = self.rt[b"error_fields"]
         self._make_error = self.rt[b"make_error"]
-        self._is_budget = self.rt[b"is_budget"]
         self._teardown = self.rt[b"teardown"]
         self.globals = self.runtime.globals()
+        # The prelude's soft cap counts in Lua's own terms, which include what the runtime
+        # allocated before the cap applied.
+        builtins = self.rt[b"memory_used"]() - self.runtime.get_memory_used()
+        self.rt[b"set_memory_limit"]((self.limits.memory + builtins) / 1024)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run `callback` when the state closes (watchers and the like end with their state)."""
@@ -173,13 +219,15 @@ class LuaState:
         """Compile a text chunk; its errors read `chunkname:line: message`.
 
         User sources may be written in Wippy's typed dialect: they are translated to Lua 5.4
-        first (same line numbers). luaflow's own modules are plain Lua and skip that step.
+        first (same line numbers). luaflow's own modules are plain Lua and skip that step: they
+        load from bytecode compiled once per process.
         """
         # Imported here: the dialect module derives its syntax error from LuaRuntimeError.
         from luaflow.lua._dialect import translate
 
-        if not chunkname.startswith("luaflow/"):
-            source = translate(source, chunkname)
+        if chunkname.startswith("luaflow/"):
+            return load_own(self.runtime, source.encode(), b"@" + chunkname.encode())
+        source = translate(source, chunkname)
         fn, err = (*_as_tuple(self._load(source.encode(), b"@" + chunkname.encode())), None)[:2]
         if fn is None:
             raise LuaRuntimeError(str(decode_str(err)))
@@ -189,23 +237,57 @@ class LuaState:
         """A resumable task (a coroutine with the budget hook) that calls `fn(*args)`."""
         return self._new_task(fn, *args)
 
+    @contextlib.contextmanager
+    def activation(self) -> Iterator[None]:
+        """Everything Lua runs until it waits again (a scheduler step, a call) shares one
+        instruction budget and one deadline; nested activations join the running one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._set_budget(self.limits.instructions)
+        self._deadline = time.monotonic() + self.limits.seconds
+        previous, _ACTIVE.state = getattr(_ACTIVE, "state", None), self
+        self._depth = 1
+        try:
+            yield
+        finally:
+            self._depth = 0
+            self._deadline = math.inf
+            _ACTIVE.state = previous
+
     def resume(self, task: Any, *args: Any) -> tuple[str, Any]:
-        """Resume a task under a fresh instruction budget.
+        """Resume a task within the running activation (or one of its own).
 
         Returns ("await", request) when it waits on the runtime, ("dead", [results]) when it
-        returned, ("error", error value) when it raised.
+        returned, ("error", error value) when it raised or ran into a limit.
         """
-        self._set_budget(self.limits.instructions, self.limits.seconds)
-        try:
-            first, *rest = _as_tuple(task(*args))
-        except lupa_lua.LuaMemoryError as exc:
-            raise LuaflowError(
-                f"Lua memory limit of {self.limits.memory} bytes exceeded", INTERNAL, False
-            ) from exc
+        if self._exceeded is not None:
+            return "error", self._exceeded
+        with self.activation():
+            try:
+                first, *rest = _as_tuple(task(*args))
+            except lupa_lua.LuaMemoryError:
+                first, rest = False, [b"not enough memory"]
+        if self.runtime.get_memory_used() > self.limits.memory:
+            # Lua may stop above the cap (the checks run between instructions): Python must
+            # not touch a state without its reserve, so the task fails.
+            self.runtime.gccollect()
+            if self.runtime.get_memory_used() > self.limits.memory:
+                self._fail(b"memory")
+                self._exceeded = self._limit_error("memory")
+                return "error", self._exceeded
         if first is True:
             return "dead", rest
         if first is False:
-            return "error", rest[0] if rest else None
+            error = rest[0] if rest else None
+            limit = self._limit_name(error)
+            if limit is not None:
+                self._exceeded = self._limit_error(limit)
+            return "error", error
         return "await", rest[0] if rest else None
 
     def call(self, fn: Any, *args: Any) -> list[Any]:
@@ -242,8 +324,77 @@ class LuaState:
         return self._identity(value)
 
     def index(self, table: Any, key: str) -> Any:
-        """`table[key]`, safe at any time (see the note in __init__)."""
-        return self._index(table, key.encode())
+        """`table[key]`, safe at any time (see the note in __init__); metamethods run bounded,
+        their errors raise."""
+        ok, value = (*_as_tuple(self._index(table, key.encode())), None)[:2]
+        if not ok:
+            raise self.error_from_lua(value)
+        return value
+
+    # -- limits ----------------------------------------------------------------------------------
+
+    @property
+    def exceeded(self) -> LuaflowError | None:
+        """The limit this state ran into, if any: it only fails from then on (discard it)."""
+        return self._exceeded
+
+    def check_time(self) -> None:
+        """Raise when the running activation is past its time limit: long work done in Python
+        for Lua (conversions) calls this, as the hook cannot interrupt it."""
+        if time.monotonic() > self._deadline:
+            raise self._limit_error("time")
+
+    def extend_deadline(self, seconds: float) -> None:
+        """Give the running activation `seconds` more (it spent them waiting, see `waiting`)."""
+        self._deadline += seconds
+
+    def reserve(self, size: int) -> None:
+        """Refuse to build `size` more bytes in Lua beyond the memory cap: building from Python
+        must never meet the allocator's limit (the failure would unwind through Python)."""
+        if not size:
+            return
+        if self.runtime.get_memory_used() + size > self.limits.memory:
+            self.runtime.gccollect()
+            used = self.runtime.get_memory_used()
+            if used + size > self.limits.memory:
+                raise LuaflowError(
+                    f"a value of about {size / _MIB:.1f} MiB does not fit in the Lua memory "
+                    f"limit of {self.limits.memory // _MIB} MiB "
+                    f"({max(self.limits.memory - used, 0) / _MIB:.1f} MiB free)",
+                    INTERNAL,
+                    False,
+                )
+
+    def _limit_error(self, name: str) -> LuaflowError:
+        limits = self.limits
+        if name == "memory":
+            message = f"Lua memory limit of {limits.memory // _MIB} MiB exceeded"
+        elif name == "time":
+            where = f" (set by {limits.source})" if limits.source else ""
+            message = (
+                f"Lua time limit exceeded: ran over {limits.seconds:g} s without waiting{where}"
+                " (runaway loop or expensive call?)"
+            )
+        else:
+            message = (
+                f"Lua instruction budget exceeded: over {limits.instructions:,} instructions "
+                "without waiting (runaway loop?)"
+            )
+        return LuaflowError(message, INTERNAL, False)
+
+    def _print(self, text: bytes) -> None:
+        """Lua `print`, up to `limits.output` bytes per state; then one line saying so."""
+        limit = self.limits.output
+        if self._printed > limit:
+            return
+        self._printed += len(text) + 1
+        if self._printed <= limit:
+            self._printer(str(decode_str(text)))
+            return
+        keep = max(limit - (self._printed - len(text) - 1), 0)
+        if keep:
+            self._printer(text[:keep].decode("utf-8", "replace"))
+        self._printer(f"[output limit: this run printed over {limit} bytes; the rest is dropped]")
 
     def is_error(self, value: Any) -> bool:
         return bool(self._is_error(value))
@@ -252,37 +403,45 @@ class LuaState:
         return bool(self._is_opaque(table))
 
     def error_from_lua(self, value: Any) -> LuaflowError:
-        """Any raised or returned Lua error value as a LuaflowError (B7)."""
-        if self._is_budget(value):
-            return LuaflowError(
-                f"instruction budget exceeded ({self.limits.instructions} instructions or "
-                f"{self.limits.seconds:g} s in one step): runaway loop?",
-                INTERNAL,
-                False,
-            )
+        """Any raised or returned Lua error value as a LuaflowError (B7); never raises."""
         if isinstance(value, LuaflowError):
             return value  # raised by a Python module function
         if isinstance(value, BaseException):
             return LuaflowError(f"{type(value).__name__}: {value}", INTERNAL, False)
+        limit = self._limit_name(value)
+        if limit is not None:
+            return self._limit_error(limit)
         if self.is_error(value):
             message, kind, retryable, details, cause = self._error_fields(value)
+            try:
+                data = self.from_lua(details, "details") if details is not None else None
+            except LuaflowError:
+                data = None  # details that cannot travel are dropped, the error still does
             return LuaflowError(
                 str(decode_str(message)) if message is not None else "",
                 str(decode_str(kind)) if kind is not None else "",
                 retryable,
-                self.from_lua(details, "details") if details is not None else None,
+                data,
                 self.error_from_lua(cause) if cause is not None else None,
-            )
-        if value == b"not enough memory":
-            return LuaflowError(
-                f"Lua memory limit of {self.limits.memory} bytes exceeded", INTERNAL, False
             )
         if isinstance(value, bytes):
             return LuaflowError(str(decode_str(value)), INTERNAL, False)
         if value is None:
             return LuaflowError("unknown error", INTERNAL, False)
-        converted = self.from_lua(value, "error")
+        try:
+            converted = self.from_lua(value, "error")
+        except LuaflowError as err:
+            return err
         return LuaflowError(str(converted), INTERNAL, False)
+
+    def _limit_name(self, value: Any) -> str | None:
+        """The limit a raised Lua value stands for, or None."""
+        if value == b"not enough memory":
+            return "memory"
+        if lupa_lua.lua_type(value) != "table":
+            return None
+        name = self._limit_of(value)
+        return None if name is None else str(decode_str(name))
 
     def _python_error(self, exc: Any) -> Any:
         """A Python exception caught by Lua `pcall`, as a Lua error object (a HostFailure stays
@@ -310,6 +469,11 @@ class LuaState:
 def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     """Python objects handed to Lua stay opaque: `fn.__globals__` would escape the sandbox."""
     raise AttributeError("Python attributes are not accessible from Lua")
+
+
+def _pattern_source() -> bytes:
+    """The bounded pattern matcher, compiled by a state on its first expensive pattern call."""
+    return _PATTERN
 
 
 def _types_source() -> bytes:

@@ -4,38 +4,82 @@
 -- globals (errors, a deterministic-safe os, coroutine transparency, require).
 local bridge = ...
 
-local sethook, getinfo = debug.sethook, debug.getinfo
+local sethook, getinfo, getregistry, raw_getmetatable =
+    debug.sethook, debug.getinfo, debug.getregistry, debug.getmetatable
 local raw_load = load
-local co_create, co_resume, co_yield, co_status, co_wrap =
-    coroutine.create, coroutine.resume, coroutine.yield, coroutine.status, coroutine.wrap
+local co_create, co_resume, co_yield, co_status, co_running, co_isyieldable, co_close =
+    coroutine.create, coroutine.resume, coroutine.yield, coroutine.status, coroutine.running,
+    coroutine.isyieldable, coroutine.close
 local raw_pcall, raw_xpcall, raw_error = pcall, xpcall, error
 local os_date, os_clock, os_difftime, os_time = os.date, os.clock, os.difftime, os.time
 local str_format = string.format
 local pack, unpack = table.pack, table.unpack
-local getmetatable, setmetatable, type, tostring, rawget, select =
-    getmetatable, setmetatable, type, tostring, rawget, select
+local getmetatable, type, tostring, rawget, rawset, rawequal, select =
+    getmetatable, type, tostring, rawget, rawset, rawequal, select
+local int_type, to_integer, to_number, log = math.type, math.tointeger, tonumber, math.log
+local raw_length = rawlen
+local gc_count = collectgarbage
+local raw_setmetatable = setmetatable
 
 local rt = {}   -- runtime-private table handed back to Python
 
 ---------------------------------------------------------------------------------------------------
--- Instruction budget. The count hook is per coroutine, so every coroutine the runtime or the user
--- creates gets it. Once exhausted, the hook keeps firing on every instruction, and pcall/xpcall
--- re-raise, so user code cannot swallow the failure.
--- A wall-clock deadline backs the count: under CPU contention an activation must still end
--- well before the Temporal SDK's 2-second deadlock detector gives up on the thread.
+-- Limits (DESIGN invariant 2): every activation is bounded in instructions, wall-clock time and
+-- memory, including time spent in C functions and metamethods.
+-- * A count hook on every coroutine and on the main thread charges the instruction budget, asks
+--   the runtime whether the activation's deadline passed, and checks memory.
+-- * Work that runs few VM instructions is caught too: each finished garbage-collection cycle
+--   makes the hook fire at the next instruction (C work that allocates: concatenation, rep,
+--   upper...), C functions whose cost grows with their input report it (patterns, sort, move,
+--   unpack, byte), and a pattern call whose worst case is too long for C runs on a matcher
+--   written in Lua instead (luaflow/pattern.lua), which the hook interrupts.
+-- * Every call into Python checks memory first, so Python always has the reserve between this
+--   soft cap and the allocator's hard cap: an allocation failure inside Python's own calls into
+--   Lua would unwind through Python frames.
+-- * __gc is ignored on tables: Lua runs finalizers with hooks disabled (see setmetatable below).
+-- A limit, once hit, sticks: pcall, xpcall and coroutine.resume re-raise it, and every later
+-- hook or call into Python raises it again, so user code cannot swallow it.
 local HOOK_EVERY = 10000
-local BUDGET = setmetatable({}, { __tostring = function() return "instruction budget exceeded" end })
-local budget_left = math.maxinteger
-local deadline = math.huge
-local monotonic = bridge.monotonic
+local function limit(name)
+    return raw_setmetatable({}, { __tostring = function() return name end, __metatable = false })
+end
+local INSTRUCTIONS, TIME, MEMORY = limit("instructions"), limit("time"), limit("memory")
+local LIMITS = { instructions = INSTRUCTIONS, time = TIME, memory = MEMORY }
+local LIMIT_NAMES = { [INSTRUCTIONS] = "instructions", [TIME] = "time", [MEMORY] = "memory" }
+local MEMORY_ERROR = "not enough memory"  -- what Lua raises when the allocator refuses
+local budget_left, main_left = math.maxinteger, math.maxinteger
+local memory_kb = math.huge
+local expired = bridge.expired
+local failed = nil
+local hook
 
-local function hook()
-    budget_left = budget_left - HOOK_EVERY
-    if budget_left < 0 or monotonic() > deadline then
-        budget_left = -1
-        sethook(hook, "", 1)
-        raw_error(BUDGET, 0)
+local function fail(which)
+    failed = which
+    sethook(hook, "", 1)
+    raw_error(which, 0)
+end
+
+local function check_memory()
+    if gc_count("count") > memory_kb then fail(MEMORY) end
+end
+
+-- User code only runs in coroutines. The main thread runs the helpers Python calls (value and
+-- error conversion, also after a limit was hit), bounded by instructions alone: metamethods
+-- they trigger cannot loop.
+hook = function()
+    local _, main = co_running()
+    if main then
+        main_left = main_left - HOOK_EVERY
+        sethook(hook, "", HOOK_EVERY)
+        if main_left < 0 then raw_error(INSTRUCTIONS, 0) end
+        return
     end
+    if failed ~= nil then raw_error(failed, 0) end
+    budget_left = budget_left - HOOK_EVERY
+    if budget_left < 0 then fail(INSTRUCTIONS) end
+    if expired() then fail(TIME) end
+    check_memory()
+    sethook(hook, "", HOOK_EVERY)  -- back to the normal rate after a garbage-collection tick
 end
 
 local function new_coroutine(fn)
@@ -43,33 +87,360 @@ local function new_coroutine(fn)
     sethook(co, hook, "", HOOK_EVERY)
     return co
 end
+sethook(hook, "", HOOK_EVERY)  -- the main thread runs the helpers Python calls
 
-function rt.set_budget(n, seconds)
-    budget_left = n
-    deadline = monotonic() + seconds
+-- A fresh budget for the activation about to run (and for helpers until the next one).
+function rt.set_budget(n)
+    budget_left, main_left = n, n
 end
 
-function rt.is_budget(e)
-    return e == BUDGET
+function rt.set_memory_limit(kb)
+    memory_kb = kb
+end
+
+function rt.memory_used()
+    return gc_count("count") * 1024
+end
+
+-- The limit a raised value stands for ("instructions", "time", "memory"), or nil.
+function rt.limit_of(e)
+    if rawequal(e, MEMORY_ERROR) then return "memory" end
+    if type(e) ~= "table" then return nil end
+    return LIMIT_NAMES[e]
+end
+
+-- Marks the state failed on a limit Python detected (memory above the cap after a step).
+function rt.fail(name)
+    failed = LIMITS[name]
+end
+
+-- Re-raise a limit (or Lua's own memory error, which is the hard cap) caught by a protected call.
+local function fatal(err)
+    if rawequal(err, MEMORY_ERROR) then fail(MEMORY) end
+    if type(err) == "table" and LIMIT_NAMES[err] ~= nil then raw_error(err, 0) end
+end
+
+-- Each finished collection cycle runs this (and leaves a new one for the next cycle): the hook
+-- fires at the next instruction, so C work that allocates cannot run far past the deadline.
+local closing = false
+local GC_TICK = {}
+GC_TICK.__gc = function()
+    if closing then return end
+    sethook(hook, "", 1)
+    raw_setmetatable({}, GC_TICK)
+end
+raw_setmetatable({}, GC_TICK)
+
+-- Calls into Python go through this gate (the __call of lupa's wrapper of Python objects).
+local py_object = getregistry().POBJECT
+local py_call = rawget(py_object, "__call")
+rawset(py_object, "__call", function(fn, ...)
+    local _, main = co_running()
+    if not main then
+        if failed ~= nil then raw_error(failed, 0) end
+        check_memory()
+    end
+    return py_call(fn, ...)
+end)
+rawset(py_object, "__metatable", false)
+
+-- C work of `units` (about a nanosecond each) done or about to be done: the deadline is checked
+-- after each millisecond or so of it, however few instructions run in between.
+local CHECK_UNITS = 1000000
+local units_since_check = 0
+local function spend(units)
+    units_since_check = units_since_check + units
+    if units_since_check >= CHECK_UNITS then
+        units_since_check = 0
+        local _, main = co_running()
+        if main then return end
+        if failed ~= nil then raw_error(failed, 0) end
+        if expired() then fail(TIME) end
+    end
+end
+
+-- An error raised where a C function's error would be: at the first frame outside luaflow.
+local function user_error(message)
+    for level = 2, 40 do
+        local info = getinfo(level, "Sl")
+        if info == nil then break end
+        if info.what ~= "C" and info.source:sub(1, 9) ~= "@luaflow/" then
+            raw_error(info.short_src .. ":" .. tostring(info.currentline) .. ": " .. message, 0)
+        end
+    end
+    raw_error(message, 0)
+end
+
+local function type_name(v)
+    local mt = raw_getmetatable(v)
+    local name = type(mt) == "table" and rawget(mt, "__name") or nil
+    if type(name) == "string" then return name end
+    return type(v)
+end
+
+local function arg_error(n, fname, message)
+    user_error(str_format("bad argument #%d to '%s' (%s)", n, fname, message))
+end
+
+local function want_string(v, n, fname)
+    local t = type(v)
+    if t == "string" then return v end
+    if t == "number" then return tostring(v) end
+    arg_error(n, fname, "string expected, got " .. type_name(v))
+end
+
+-- luaL_optinteger: nil, or a number or numeric string with an exact integer value.
+local function want_integer(v, n, fname)
+    if v == nil or int_type(v) == "integer" then return v end
+    local number = type(v) ~= "boolean" and to_number(v) or nil
+    if number == nil then arg_error(n, fname, "number expected, got " .. type_name(v)) end
+    local i = to_integer(number)
+    if i == nil then arg_error(n, fname, "number has no integer representation") end
+    return i
+end
+
+-- __gc is ignored on tables, as in Wippy's VM. An object is marked for finalization only if its
+-- metatable has __gc when it is set, so the field is hidden for that moment.
+local function setmetatable(t, mt)
+    if type(t) ~= "table" then
+        arg_error(1, "setmetatable", "table expected, got " .. type_name(t))
+    end
+    if mt ~= nil and type(mt) ~= "table" then
+        arg_error(2, "setmetatable", "nil or table expected")
+    end
+    local current = raw_getmetatable(t)
+    if current ~= nil and rawget(current, "__metatable") ~= nil then
+        user_error("cannot change a protected metatable")
+    end
+    local finalizer = mt ~= nil and rawget(mt, "__gc") or nil
+    if finalizer == nil then return raw_setmetatable(t, mt) end
+    rawset(mt, "__gc", nil)
+    raw_setmetatable(t, mt)
+    rawset(mt, "__gc", finalizer)
+    return t
+end
+_ENV.setmetatable = setmetatable
+
+-- Pattern functions. A call runs in C when its worst case is cheap enough (and C cannot raise
+-- an error for it, so errors always point at the caller's line); otherwise on the matcher in
+-- luaflow/pattern.lua, which also holds the cost model and is compiled on first use.
+local C = {
+    byte = string.byte, char = string.char, sub = string.sub, find = string.find,
+    match = string.match, gmatch = string.gmatch, gsub = string.gsub, rep = string.rep,
+    concat = table.concat, unpack = table.unpack, sort = table.sort, move = table.move,
+    insert = table.insert, remove = table.remove,
+}
+local SPECIALS = "[%^%$%*%+%?%.%(%[%%%-]"
+local STEP_UNITS = 10       -- a matcher step is about ten nanoseconds of C
+local PLAIN_LIMIT = 2e8     -- bytes compared by one plain find in C
+
+local patterns = nil
+local function pattern_lib()
+    if patterns == nil then
+        local chunk, err = raw_load(bridge.pattern_source(), "@luaflow/pattern.lua", "t")
+        if chunk == nil then raw_error(err, 0) end
+        patterns = chunk(C)
+    end
+    return patterns
+end
+
+local function run_bounded(name, ...)
+    local results = pack(raw_pcall(pattern_lib()[name], ...))
+    if results[1] then return unpack(results, 2, results.n) end
+    local err = results[2]
+    fatal(err)
+    if type(err) == "table" and raw_getmetatable(err) == nil and rawget(err, "pattern_error") then
+        user_error(err.pattern_error)
+    end
+    raw_error(err, 0)
+end
+
+local function optional_integer(v)
+    return v == nil or int_type(v) == "integer"
+end
+
+string.find = function(s, p, init, plain)
+    if type(s) == "string" and type(p) == "string" and optional_integer(init) then
+        if plain or not C.find(p, SPECIALS) then
+            local bytes = #s + #s * #p / 16
+            if bytes <= PLAIN_LIMIT then
+                spend(bytes)
+                return C.find(s, p, init, plain)
+            end
+        else
+            local steps = pattern_lib().cheap(p, #s, true)
+            if steps then
+                spend(steps * STEP_UNITS)
+                return C.find(s, p, init, plain)
+            end
+        end
+    end
+    return run_bounded("find", want_string(s, 1, "find"), want_string(p, 2, "find"),
+                       want_integer(init, 3, "find"), plain)
+end
+
+string.match = function(s, p, init)
+    if type(s) == "string" and type(p) == "string" and optional_integer(init) then
+        local steps = pattern_lib().cheap(p, #s, true)
+        if steps then
+            spend(steps * STEP_UNITS)
+            return C.match(s, p, init)
+        end
+    end
+    return run_bounded("match", want_string(s, 1, "match"), want_string(p, 2, "match"),
+                       want_integer(init, 3, "match"))
+end
+
+string.gmatch = function(s, p, init)
+    if type(s) == "string" and type(p) == "string" and optional_integer(init) then
+        local steps = pattern_lib().cheap(p, #s, false)
+        if steps then
+            spend(steps * STEP_UNITS)
+            return C.gmatch(s, p, init)
+        end
+    end
+    return run_bounded("gmatch", want_string(s, 1, "gmatch"), want_string(p, 2, "gmatch"),
+                       want_integer(init, 3, "gmatch"))
+end
+
+local REPLACEMENTS = { string = true, number = true, ["function"] = true, table = true }
+
+string.gsub = function(s, p, repl, n)
+    local kind = type(repl)
+    if type(s) == "string" and type(p) == "string" and REPLACEMENTS[kind] and optional_integer(n) then
+        local lib = pattern_lib()
+        local steps = lib.cheap(p, #s, true, kind == "string" and repl or nil)
+        if steps then
+            spend(steps * STEP_UNITS)
+            if kind == "function" or kind == "table" then repl = lib.checked(repl, kind, user_error) end
+            return C.gsub(s, p, repl, n)
+        end
+    end
+    s, p = want_string(s, 1, "gsub"), want_string(p, 2, "gsub")
+    if not REPLACEMENTS[kind] then
+        arg_error(3, "gsub", "string/function/table expected, got " .. type_name(repl))
+    end
+    return run_bounded("gsub", s, p, repl, want_integer(n, 4, "gsub"))
+end
+
+-- string.rep loops n times even over empty strings; large results are refused up front.
+string.rep = function(s, n, sep)
+    s, n = want_string(s, 1, "rep"), want_integer(n, 2, "rep")
+    if n == nil then arg_error(2, "rep", "number expected, got no value") end
+    if sep ~= nil then sep = want_string(sep, 3, "rep") end
+    local width = #s + (sep and #sep or 0)
+    if n <= 0 or width == 0 then return "" end
+    local size = width * (n + 0.0)
+    if size > memory_kb * 1024 then fail(MEMORY) end
+    spend(size)
+    return C.rep(s, n, sep)
+end
+
+string.byte = function(s, i, j)
+    if type(s) == "string" and (i == nil or int_type(i) == "integer")
+        and (j == nil or int_type(j) == "integer") then
+        local first, last = i or 1, j or i or 1
+        if first < 0 then first = #s + first + 1 end
+        if last < 0 then last = #s + last + 1 end
+        if last - first > 64 then spend((last - first) * 4.0) end
+    end
+    return C.byte(s, i, j)
+end
+
+table.unpack = function(t, i, j)
+    local first, last = int_type(i) == "integer" and i or 1, int_type(j) == "integer" and j or nil
+    if last == nil and type(t) == "table" then last = raw_length(t) end
+    if last ~= nil and last > first then spend((last - first) * 4.0) end
+    return C.unpack(t, i, j)
+end
+
+table.sort = function(t, cmp)
+    local n = type(t) == "table" and raw_length(t) or 0
+    C.sort(t, cmp)
+    if n > 1 then spend(n * log(n, 2) * 20) end
+end
+
+-- table.move over a huge range never allocates: it runs in chunks the hook can interrupt.
+local MOVE_CHUNK = 4096
+table.move = function(a1, f, e, t, a2)
+    f, e, t = want_integer(f, 2, "move"), want_integer(e, 3, "move"), want_integer(t, 4, "move")
+    if f == nil or e == nil or t == nil or e < f or (e + 0.0) - f < MOVE_CHUNK then
+        return C.move(a1, f, e, t, a2)
+    end
+    if not (f > 0 or e < math.maxinteger + f) then
+        arg_error(3, "move", "too many elements to move")
+    end
+    local count = e - f + 1
+    if t > math.maxinteger - count + 1 then arg_error(4, "move", "destination wrap around") end
+    local dest = a2 == nil and a1 or a2
+    if t > e or t <= f or (a2 ~= nil and not (a1 == a2)) then
+        for offset = 0, count - 1, MOVE_CHUNK do
+            local last = offset + MOVE_CHUNK - 1
+            if last > count - 1 then last = count - 1 end
+            C.move(a1, f + offset, f + last, t + offset, dest)
+        end
+    else
+        for last = count - 1, 0, -MOVE_CHUNK do
+            local offset = last - MOVE_CHUNK + 1
+            if offset < 0 then offset = 0 end
+            C.move(a1, f + offset, f + last, t + offset, dest)
+        end
+    end
+    return dest
+end
+
+-- insert and remove shift every element up to #t: with a __len metamethod that length is
+-- arbitrary, so they run in Lua (where the hook counts the shifting).
+local function custom_length(t)
+    local mt = raw_getmetatable(t)
+    return type(mt) == "table" and rawget(mt, "__len") ~= nil
+end
+
+table.insert = function(t, ...)
+    if not custom_length(t) then return C.insert(t, ...) end
+    local count = select("#", ...)
+    local e = #t + 1
+    local pos, value = e, ...
+    if count == 2 then
+        pos, value = want_integer((...), 2, "insert"), select(2, ...)
+        if pos < 1 or pos > e then arg_error(2, "insert", "position out of bounds") end
+        for i = e, pos + 1, -1 do t[i] = t[i - 1] end
+    elseif count ~= 1 then
+        user_error("wrong number of arguments to 'insert'")
+    end
+    t[pos] = value
+end
+
+table.remove = function(t, pos)
+    if not custom_length(t) then return C.remove(t, pos) end
+    local size = #t
+    pos = want_integer(pos, 2, "remove") or size
+    if pos ~= size and (pos < 1 or pos > size + 1) then
+        arg_error(2, "remove", "position out of bounds")
+    end
+    local value = t[pos]
+    for i = pos, size - 1 do t[i] = t[i + 1] end
+    t[pos > size and pos or size] = nil
+    return value
 end
 
 -- Errors raised by Python module functions arrive as Python exceptions: user code sees them as
 -- error objects (kind, message...) like any other.
-local function rethrow_budget(ok, ...)
+local function rethrow(ok, ...)
     if ok then return ok, ... end
     local err = ...
-    if err == BUDGET then raw_error(BUDGET, 0) end
+    fatal(err)
     if type(err) == "userdata" and not rt.is_error(err) then return false, bridge.lua_error(err) end
     return ok, ...
 end
 
 pcall = function(f, ...)
-    return rethrow_budget(raw_pcall(f, ...))
+    return rethrow(raw_pcall(f, ...))
 end
 
 xpcall = function(f, handler, ...)
-    return rethrow_budget(raw_xpcall(f, function(e)
-        if e == BUDGET then return e end
+    return rethrow(raw_xpcall(f, function(e)
+        if rt.limit_of(e) ~= nil then return e end
         return handler(e)
     end, ...))
 end
@@ -90,7 +461,12 @@ end
 -- Coroutines. Runtime operations (activities, timers...) suspend the current *task* by yielding a
 -- tagged request. When user code runs its own coroutines, a tagged yield from inside them is passed
 -- up to the task and its answer passed back down, so runtime calls work at any nesting depth.
-local AWAIT = setmetatable({}, { __tostring = function() return "luaflow.await" end })
+-- Only the runtime can make that yield: the tag is private, user code cannot yield a task itself
+-- (a task is the top level of its code, as the main thread is), and no coroutine can be resumed
+-- while it waits on the runtime, so nobody can answer in the runtime's place.
+local AWAIT = raw_setmetatable({}, { __tostring = function() return "luaflow.await" end })
+local tasks = raw_setmetatable({}, { __mode = "k" })    -- coroutines the scheduler resumes
+local waiting = raw_setmetatable({}, { __mode = "k" })  -- user coroutines in a runtime call
 
 function rt.await(request)
     return co_yield(AWAIT, request)
@@ -124,42 +500,82 @@ function rt.with_site(fn)
 end
 
 local function forward(co, ok, ...)
-    if ok and (...) == AWAIT and co_status(co) == "suspended" then
-        return forward(co, co_resume(co, co_yield(AWAIT, select(2, ...))))
+    if not ok then
+        fatal((...))
+        return ok, ...
+    end
+    if rawequal((...), AWAIT) and co_status(co) == "suspended" then
+        waiting[co] = true
+        local answer = pack(co_yield(AWAIT, select(2, ...)))
+        waiting[co] = nil
+        return forward(co, co_resume(co, unpack(answer, 1, answer.n)))
     end
     return ok, ...
+end
+
+local function check_resumable(co)
+    if tasks[co] or waiting[co] then
+        user_error("cannot resume a coroutine that waits on the runtime")
+    end
 end
 
 local coroutine_lib = {}
 for k, v in pairs(coroutine) do coroutine_lib[k] = v end
 coroutine_lib.create = new_coroutine
 coroutine_lib.resume = function(co, ...)
+    check_resumable(co)
     return forward(co, co_resume(co, ...))
 end
 coroutine_lib.wrap = function(fn)
     local co = new_coroutine(fn)
     return function(...)
+        check_resumable(co)
         local res = pack(forward(co, co_resume(co, ...)))
         if not res[1] then raw_error(res[2], 0) end
         return unpack(res, 2, res.n)
     end
 end
+coroutine_lib.close = function(co)
+    check_resumable(co)
+    local res = pack(co_close(co))
+    if not res[1] then fatal(res[2]) end
+    return unpack(res, 1, res.n)
+end
+coroutine_lib.yield = function(...)
+    if tasks[co_running()] then user_error("attempt to yield from outside a coroutine") end
+    return co_yield(...)
+end
+coroutine_lib.running = function()
+    local co, main = co_running()
+    return co, main or tasks[co] == true
+end
+coroutine_lib.isyieldable = function(co)
+    co = co or co_running()
+    if tasks[co] then return false end
+    return co_isyieldable(co)
+end
 coroutine = coroutine_lib
 
--- A task is driven from Python through the coroutine.wrap closure returned here: Python calls it
--- to resume. (Resuming through a Lua function would leave values on the main state's stack that
--- lupa then mistakes for results of table reads done from Python callbacks.) Each resume returns
--- AWAIT, request when the task waits on the runtime; true, results... when it returned; false, err
--- when it raised.
+-- A task is driven from Python through the closure returned here: Python calls it to resume.
+-- (Resuming through a Lua function would leave values on the main state's stack that lupa then
+-- mistakes for results of table reads done from Python callbacks.) Each resume returns nil,
+-- request when the task waits on the runtime; true, results... when it returned; false, err
+-- when it raised (or was suspended by anything but the runtime, which the guards above forbid).
+local function settle(co, ok, ...)
+    if not ok then return false, (...) end  -- a limit raised outside the pcall
+    if co_status(co) == "dead" then return ... end
+    if rawequal((...), AWAIT) then return nil, select(2, ...) end
+    return false, "attempt to yield from outside a coroutine"
+end
+
 function rt.new_task(fn, ...)
     local args = pack(...)
     local co = new_coroutine(function()
         return raw_pcall(fn, unpack(args, 1, args.n))
     end)
+    tasks[co] = true
     return function(...)
-        local res = pack(co_resume(co, ...))
-        if not res[1] then return false, res[2] end  -- a budget error raised outside the pcall
-        return unpack(res, 2, res.n)
+        return settle(co, co_resume(co, ...))
     end
 end
 
@@ -400,10 +816,19 @@ os = {
     date = function(fmt, t)
         return os_date(fmt, t or bridge.now_seconds())
     end,
-    clock = os_clock,
+    clock = nil,  -- set below
     difftime = os_difftime,
     platform = "wippy",
 }
+
+-- os.clock is Wippy's "seconds since the runtime started", read from the same clock as os.time
+-- (workflow time in workflows, so replay-safe), not the CPU time of the worker.
+local clock_start
+os.clock = function()
+    local now = bridge.now_precise()
+    if clock_start == nil then clock_start = now end
+    return now - clock_start
+end
 
 ---------------------------------------------------------------------------------------------------
 -- Compile a named text chunk (never bytecode) with the sandbox's globals.
@@ -481,13 +906,15 @@ function rt.identity(...)
     return ...
 end
 
+-- t[k] for Python, protected (user __index code runs): true, value or false, error.
+local function index(t, k) return t[k] end
 function rt.index(t, k)
-    return t[k]
+    return raw_pcall(index, t, k)
 end
 
 function rt.is_opaque(t)
-    local mt = getmetatable(t)
-    return mt ~= nil and rawget(mt, "__opaque") == true
+    local mt = raw_getmetatable(t)
+    return type(mt) == "table" and rawget(mt, "__opaque") == true
 end
 
 rt.pack = pack
@@ -495,6 +922,7 @@ rt.pack = pack
 -- Drop every global and runtime table so that, once Python lets go of its Lua objects, a full
 -- collection frees all Lua-held Python objects (see LuaState.close).
 function rt.teardown()
+    closing = true
     local globals = _G
     for k in raw_next, globals do globals[k] = nil end
     for k in raw_next, rt do rt[k] = nil end

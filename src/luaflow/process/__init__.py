@@ -1,5 +1,7 @@
-"""Host processes: Lua code outside workflows that starts, messages and stops workflows."""
+"""Host processes: Lua code outside workflows that calls functions, starts, messages and stops
+workflows, and talks to other host processes."""
 
-from luaflow.process._host import HeaderClientInterceptor, HostRuntime
+from luaflow.process._host import HOST_THREADS, HeaderClientInterceptor, HostRuntime
+from luaflow.process._threads import HostThreads
 
-__all__ = ["HeaderClientInterceptor", "HostRuntime"]
+__all__ = ["HOST_THREADS", "HeaderClientInterceptor", "HostRuntime", "HostThreads"]

@@ -54,6 +54,7 @@ from luaflow.lua import (
     lua_result,
     lua_table,
     option_duration,
+    waiting,
 )
 from luaflow.lua._errors import (
     ALREADY_EXISTS,
@@ -70,11 +71,13 @@ from luaflow.process._threads import HostThreads
 from luaflow.registry import Entry, Registry
 from luaflow.workflow import (
     DELIVER_ACTIVITY,
+    SYSTEM_CLOCK,
     CallFunction,
     CancelCall,
     Command,
     CommandRunner,
     Event,
+    HostClock,
     HostEnv,
     HostModules,
     Mailbox,
@@ -213,8 +216,11 @@ class HostRuntime:
         loop: asyncio.AbstractEventLoop,
         client: Callable[[str], Awaitable[tuple[ClientSettings, Client]]],
         limits: LuaLimits,
+        clock: HostClock = SYSTEM_CLOCK,
     ) -> None:
         self.registry = registry
+        #: The time of every host process of this node (a test may hand one that skips).
+        self.clock = clock
         self.loop = loop
         self._client = client
         self._counter = itertools.count(1)
@@ -235,6 +241,7 @@ class HostRuntime:
             context_values=dict(context or {}),
             pid_value=self.new_pid(),
             mailbox=Mailbox(self._threads.parked),
+            clock=self.clock,
         )
 
     async def run(
@@ -253,7 +260,7 @@ class HostRuntime:
         return self._block(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
     def _block(self, future: concurrent.futures.Future[_T]) -> _T:
-        with self._threads.parked():
+        with self._threads.parked(), waiting():
             return future.result()
 
     # -- host processes --------------------------------------------------------------------------

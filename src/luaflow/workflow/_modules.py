@@ -32,7 +32,7 @@ from luaflow.lua import (
     transcode_payload,
     uuid_module,
 )
-from luaflow.lua._errors import CANCELED, INTERNAL, INVALID
+from luaflow.lua._errors import CANCELED, INTERNAL, INVALID, NOT_FOUND, TIMEOUT
 from luaflow.lua._modules import lua_source
 from luaflow.lua._runtime import ModuleLoader
 from luaflow.lua._values import decode_str
@@ -709,13 +709,22 @@ class WorkflowModules(ProcessModules):
 
     # -- process ---------------------------------------------------------------------------------
 
-    def _send_to_host(self, site: str, node: str, dest: str, topic: str, values: list[Any]) -> None:
+    def _send_to_host(self, dest: str, delivery: ScheduleActivity) -> None:
         """A message to a host process: the sender goes on at once; messages to one PID are
         delivered one after another, in order, each exactly once."""
         queued = self._deliveries.setdefault(dest, deque())
-        queued.append(_delivery(site, node, dest, topic, values, self.env.pid()))
+        queued.append(delivery)
         if len(queued) == 1:
             self._deliver_next(dest)
+
+    def _delivered(self, event: Event) -> tuple[Any, Any]:
+        """How runs recorded before HOST_SEND_ASYNC answered the sender once delivered."""
+        error = event.error
+        if error is not None and error.kind == TIMEOUT:  # no node polls the queue: it is gone
+            error = LuaflowError(f"process not reachable: {error.message}", NOT_FOUND, False)
+        if error is not None:
+            return None, self.state.error_to_lua(error)
+        return True, None
 
     def _deliver_next(self, dest: str) -> None:
         queued = self._deliveries[dest]
@@ -748,7 +757,12 @@ class WorkflowModules(ProcessModules):
                 if target.startswith(UPDATE_ADDRESS):
                     command = ReplyUpdate(_text(site), target, _text(topic), values)
                 elif node is not None:
-                    self._send_to_host(_text(site), node, target, _text(topic), values)
+                    delivery = _delivery(
+                        _text(site), node, target, _text(topic), values, self.env.pid()
+                    )
+                    if not self.env.patched(HOST_SEND_ASYNC):
+                        return self.scheduler.issue(delivery, self._delivered)
+                    self._send_to_host(target, delivery)
                     return None, None
                 else:
                     command = SignalExternal(
@@ -776,6 +790,10 @@ class WorkflowModules(ProcessModules):
         chunk = state.load(_WORKFLOW_PROCESS_LUA.decode(), "luaflow/workflow_process.lua")
         self._settled = state.call(chunk, self.process_core, bridge)[1]
 
+
+#: Marks runs whose messages to host PIDs do not wait for their delivery (as in Wippy). Runs
+#: recorded before it replay the way they ran: the sender waited for the delivery activity.
+HOST_SEND_ASYNC = "luaflow.host-send-async"
 
 #: How long a message to a host process waits for its node to pick it up before it counts as
 #: undeliverable (the node is gone, and with it the process).

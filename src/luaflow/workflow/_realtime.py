@@ -30,11 +30,15 @@ from luaflow.workflow._scheduler import Outcome, Scheduler
 
 class HostClock(Protocol):
     """The time of host code: wall time for `time.now`/`os.time`, a monotonic one for timers.
-    A process is handed its clock, so a test can move time on without waiting."""
+    A process is handed its clock, so a test can move time on instead of waiting."""
 
     def now_ns(self) -> int: ...
 
     def monotonic(self) -> float: ...
+
+    def wait_for(self, deadline: float) -> float:
+        """How long to really wait (for messages meanwhile) until `monotonic()` reaches
+        `deadline`; a clock that skips time moves there and answers 0."""
 
 
 class SystemClock:
@@ -43,6 +47,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def wait_for(self, deadline: float) -> float:
+        return max(0.0, deadline - time.monotonic())
 
 
 SYSTEM_CLOCK: HostClock = SystemClock()
@@ -224,7 +231,7 @@ def run_host(
         if scheduler.outcome is not None:
             return scheduler.outcome
         if not events:
-            timeout = max(0.0, timers[0][0] - clock.monotonic()) if timers else None
+            timeout = clock.wait_for(timers[0][0]) if timers else None
             first = mailbox.get(timeout)
             items = ([first] if first is not None else []) + mailbox.drain()
             for item in items:

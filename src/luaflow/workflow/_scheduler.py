@@ -12,10 +12,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from luaflow.lua import LuaflowError, LuaState
+from luaflow.lua import LuaflowError, LuaState, bounded_error, check_payload
 from luaflow.lua._errors import INTERNAL, INVALID, HostFailure
 from luaflow.workflow._channels import DEFAULT, Channel, Channels, Select
-from luaflow.workflow._commands import Command, ContinueAsNew, Event, Message
+from luaflow.workflow._commands import (
+    Command,
+    ContinueAsNew,
+    Event,
+    Message,
+    ReplyUpdate,
+    ScheduleActivity,
+    SignalExternal,
+    StartChild,
+)
+
+#: Commands whose arguments become Temporal payloads, one per argument.
+_CARRIES_PAYLOADS = (ScheduleActivity, StartChild, SignalExternal, ReplyUpdate, ContinueAsNew)
 
 
 class WorkflowEnv(Protocol):
@@ -75,6 +87,13 @@ class Outcome:
 EventHandler = Callable[[Event], None]
 
 
+@dataclass(frozen=True)
+class _Refused:
+    """A command turned down before the engine saw it: the task that awaits it gets `err`."""
+
+    error: LuaflowError
+
+
 @dataclass
 class Scheduler:
     """Runs one workflow body and its coroutines in one Lua state."""
@@ -92,25 +111,50 @@ class Scheduler:
     _closers: list[Callable[[], None]] = field(default_factory=list)
     #: What tasks await, by the integer token Lua holds (never the Python object itself).
     _tokens: dict[int, Any] = field(default_factory=dict)
+    #: Background commands turned down, answered at the next turn of the run loop.
+    _refused: list[tuple[EventHandler, Event]] = field(default_factory=list)
+    #: Where an incoming message that cannot enter this run goes (dropped, with a warning);
+    #: without one, such a message fails the run.
+    on_rejected: Callable[[Message, LuaflowError], None] | None = None
 
     # -- driving -----------------------------------------------------------------------------------
 
     def start(self, main: Any, args: Sequence[Any]) -> list[Command]:
-        """Run `main(*args)` until it finishes or every task waits; returns the commands issued."""
-        lua_args = [self.state.to_lua(a) for a in args]
-        self._ready.append((_Task("main", self.state.new_task(main, *lua_args)), ()))
-        return self._run()
+        """Run `main(*args)` until it finishes or every task waits; returns the commands issued.
+        The step is one activation: its Lua shares one budget (LuaLimits)."""
+        with self.state.activation():
+            try:
+                lua_args = [self.state.to_lua(a) for a in args]
+            except LuaflowError as err:
+                self.outcome = Outcome(error=bounded_error(err))
+                return []
+            self._ready.append((_Task("main", self.state.new_task(main, *lua_args)), ()))
+            return self._run()
 
     def step(self, events: Sequence[Event | Message]) -> list[Command]:
-        """Deliver events (in the engine's order) and run until blocked again."""
-        for event in events:
-            if isinstance(event, Message):
-                if self._mailbox is None:
-                    raise LuaflowError("no mailbox for incoming messages", INTERNAL, False)
-                self._mailbox(event)
-            else:
-                self._handlers.pop(event.command_id)(event)
-        return self._run()
+        """Deliver events (in the engine's order) and run until blocked again (one activation)."""
+        with self.state.activation():
+            for event in events:
+                if self.outcome is not None:
+                    break
+                try:
+                    if isinstance(event, Message):
+                        self._deliver(event)
+                    else:
+                        self._handlers.pop(event.command_id)(event)
+                except LuaflowError as err:
+                    self.outcome = Outcome(error=bounded_error(err))
+            return self._run()
+
+    def _deliver(self, message: Message) -> None:
+        if self._mailbox is None:
+            raise LuaflowError("no mailbox for incoming messages", INTERNAL, False)
+        try:
+            self._mailbox(message)
+        except LuaflowError as err:
+            if self.on_rejected is None or self.state.exceeded is not None:
+                raise
+            self.on_rejected(message, err)
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Something that holds Lua objects of this run and must drop them in `close`."""
@@ -142,11 +186,24 @@ class Scheduler:
         with `value, nil` or `nil, err` (or what `reply` makes of the event)."""
         task = self._require_task()
         answer = reply or self._reply
-        self._register(command, lambda event: self._ready.append((task, answer(event))))
+        refused = self._refuse(command)
+        if refused is not None:
+            return self.token(refused)
+
+        def resume(event: Event) -> None:
+            try:
+                result = answer(event)
+            except LuaflowError as err:  # the value cannot enter the run (memory, range)
+                result = (None, self.state.error_to_lua(err))
+            self._ready.append((task, result))
+
+        self._register(command, resume)
         return self.token(command)
 
     def token(self, awaited: Any) -> int:
         """An integer Lua can await in place of `awaited` (a Command, Select or ContinueAsNew)."""
+        if isinstance(awaited, ContinueAsNew):
+            awaited = self._refuse(awaited) or awaited
         if isinstance(awaited, Command) and awaited.id:
             key = awaited.id
         else:
@@ -164,7 +221,13 @@ class Scheduler:
 
     def issue_background(self, command: Command, on_event: EventHandler) -> Command:
         """A command no task awaits (timers behind channels, futures): `on_event` handles it."""
-        self._register(command, on_event)
+        refused = self._refuse(command)
+        if refused is None:
+            self._register(command, on_event)
+        else:
+            self._next_id += 1
+            command.id = self._next_id
+            self._refused.append((on_event, Event(command.id, error=refused.error)))
         return command
 
     def spawn(self, fn: Any) -> None:
@@ -203,6 +266,19 @@ class Scheduler:
             raise LuaflowError("no running workflow task", INTERNAL, False)
         return self._current
 
+    def _refuse(self, command: Command) -> _Refused | None:
+        """A command whose arguments Temporal would not take (see check_payload), refused here
+        so the Lua code that made it gets `nil, err` instead of the workflow task failing."""
+        limit = self.state.limits.payload
+        if limit is None or not isinstance(command, _CARRIES_PAYLOADS):
+            return None
+        for i, arg in enumerate(command.args, 1):
+            try:
+                check_payload(arg, f"argument {i}", limit)
+            except LuaflowError as err:
+                return _Refused(err)
+        return None
+
     def _register(self, command: Command, handler: EventHandler) -> None:
         self._next_id += 1
         command.id = self._next_id
@@ -215,7 +291,12 @@ class Scheduler:
         return self.state.to_lua(event.value), None
 
     def _run(self) -> list[Command]:
-        while self._ready and self.outcome is None:
+        while self.outcome is None:
+            while self._refused:
+                handler, event = self._refused.pop(0)
+                handler(event)
+            if not self._ready:
+                break
             task, reply = self._ready.popleft()
             self._current = task
             try:
@@ -224,22 +305,33 @@ class Scheduler:
                 self._current = None
             if status == "await":
                 awaited = self._tokens.pop(value, None) if isinstance(value, int) else None
-                if isinstance(awaited, ContinueAsNew):
+                if isinstance(awaited, _Refused):
+                    self._ready.append((task, (None, self.state.error_to_lua(awaited.error))))
+                elif isinstance(awaited, ContinueAsNew):
                     self.outcome = Outcome(continue_as_new=awaited)
                 elif not isinstance(awaited, Command | Select):
-                    raise LuaflowError(f"{task.name} awaited {value!r}", INTERNAL, False)
+                    error = LuaflowError(f"{task.name} awaited {value!r}", INTERNAL, False)
+                    self.outcome = Outcome(error=error)
             elif status == "error":
                 if isinstance(value, WorkflowTaskError):
                     raise value
-                self.outcome = Outcome(error=self.state.error_from_lua(value))
+                self.outcome = Outcome(error=bounded_error(self.state.error_from_lua(value)))
             elif task.name == "main":
                 self.outcome = self._result(value)
         issued, self._issued = self._issued, []
         return [] if self.outcome is not None else issued
 
     def _result(self, values: list[Any]) -> Outcome:
+        """The run's outcome from what main returned: a value Temporal can store, or an error
+        (kind Invalid when the value cannot cross, B2)."""
         value = values[0] if values else None
         err = values[1] if len(values) > 1 else None
         if value is None and err is not None:
-            return Outcome(error=self.state.error_from_lua(err))
-        return Outcome(value=self.state.from_lua(value, "workflow result"))
+            return Outcome(error=bounded_error(self.state.error_from_lua(err)))
+        try:
+            result = self.state.from_lua(value, "result")
+            if self.state.limits.payload is not None:
+                check_payload(result, "the result", self.state.limits.payload)
+        except LuaflowError as exc:
+            return Outcome(error=exc)
+        return Outcome(value=result)

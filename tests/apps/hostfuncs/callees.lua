@@ -21,7 +21,7 @@ local function raises()
 end
 
 local function undeclared_module()
-    local json = require("json")
+    local json = require("json")  -- luaflow: ignore undeclared-module (on purpose)
     return json.encode({})
 end
 

@@ -1,5 +1,5 @@
 -- Host functions calling functions with `funcs`, as Wippy's own suites do.
-local funcs = require("funcs")
+local funcs = require("funcs")  -- luaflow: ignore undeclared-module (app:no_funcs fails on purpose)
 
 -- host -> host function -> host function -> workflow -> activity, and back.
 local function chain(amount)
@@ -108,12 +108,12 @@ local function executors()
     local d = funcs.new():with_context({key1 = "value1"}):with_context({key2 = "value2"})
     local nested = funcs.new():with_context({request_id = "nested-req-456"})
         :call("app:nested_caller", {"request_id"})
-    local raised = pcall(a.with_options, a, nil)
+    local rejected = not pcall(a.with_options, a, nil)
     return {
         distinct = a ~= b, via_options = b:call("app:echo", "x").echo,
         ctx = c:call("app:ctx_reader", {"request_id", "user_id", "is_admin"}),
         merged = d:call("app:ctx_reader", {"key1", "key2"}),
-        nested = nested, raised = raised,
+        nested = nested, rejected = rejected,
     }
 end
 

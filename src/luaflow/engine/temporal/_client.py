@@ -17,6 +17,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, Interceptor, KeepAliveConfig, TLSConfig
 
+from luaflow.engine.temporal._converter import DATA_CONVERTER
 from luaflow.lua import LuaflowError, parse_go_duration
 from luaflow.registry import Entry
 
@@ -160,6 +161,7 @@ async def connect(
         tls=settings.tls if settings.tls is not None else False,
         keep_alive_config=settings.keep_alive,
         connect_timeout=settings.connect_timeout,
+        data_converter=DATA_CONVERTER,
     )
 
 

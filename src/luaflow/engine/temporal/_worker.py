@@ -9,6 +9,7 @@ and the SDK's replay gives durability and non-determinism detection.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
@@ -33,7 +35,14 @@ from luaflow.engine._programs import (
 from luaflow.engine.temporal._errors import from_failure, to_application_error
 from luaflow.engine.temporal._headers import HeaderInterceptor, activity_context
 from luaflow.engine.temporal._search import search_attribute_update
-from luaflow.lua import LuaflowError, parse_go_duration
+from luaflow.lua import (
+    LuaflowError,
+    ValueConversionError,
+    bounded_error,
+    check_incoming,
+    check_payload,
+    parse_go_duration,
+)
 from luaflow.lua._errors import NOT_FOUND
 from luaflow.registry import Entry
 from luaflow.workflow import (
@@ -82,12 +91,30 @@ class WorkerHost:
                 type=NOT_FOUND,
                 non_retryable=False,
             )
-        converter = activity.payload_converter()
-        values = [converter.from_payload(a.payload) for a in args]
         try:
-            return self.programs.call(entry, values, activity_context())
+            values = incoming(activity.payload_converter(), args, f"the input of activity {name}")
+            result = self.programs.call(entry, values, activity_context())
+            check_payload(result, f"the result of activity {name}")
         except LuaflowError as err:
-            raise to_application_error(err) from None
+            raise to_application_error(bounded_error(err)) from None
+        return result
+
+
+def incoming(converter: PayloadConverter, args: Sequence[RawValue], what: str) -> list[Any]:
+    """Payloads from outside the run (signals, updates, inputs: the `temporal` CLI, other SDKs):
+    each must decode and be able to enter Lua, or the message is refused with the reason."""
+    values = []
+    for i, arg in enumerate(args, 1):
+        try:
+            value = converter.from_payload(arg.payload)
+        except Exception as exc:  # unknown encoding, bad JSON, nesting Python cannot parse
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueConversionError(
+                f"{what}: payload {i} cannot be decoded ({reason})"
+            ) from None
+        check_incoming(value, f"{what}: payload {i}")
+        values.append(value)
+    return values
 
 
 _HOSTS: dict[tuple[str, str], WorkerHost] = {}
@@ -178,6 +205,15 @@ class _TemporalEnv:
             sys.stdout.flush()
 
 
+#: How the server words a cancel request made by another workflow.
+_WORKFLOW_CANCEL = re.compile(r"Cancel requested by workflow with run id \S+ with reason: ")
+
+
+def _cancel_reason() -> str:
+    """The reason given with this run's cancel request, as the requester wrote it."""
+    return _WORKFLOW_CANCEL.sub("", workflow.cancellation_reason() or "", count=1)
+
+
 def temporal_retry_policy(policy: RetryPolicy | None) -> TemporalRetryPolicy | None:
     """The SDK's retry policy for one parsed from Lua options (`parse_retry_policy`)."""
     if policy is None:
@@ -213,8 +249,7 @@ class LuaWorkflow:
     async def on_update(self, name: str, args: Sequence[RawValue]) -> Any:
         """A Temporal update is a message whose `from()` is a reply address (B5b): the Lua code
         answers "ack" or "nak", reason, then "ok", value or "error", message."""
-        converter = workflow.payload_converter()
-        values = [converter.from_payload(a.payload) for a in args]
+        values = incoming(workflow.payload_converter(), args, f'update "{name}"')
         self._update_seq += 1
         address = f"{UPDATE_ADDRESS}{self._update_seq}"
         replies: list[tuple[str, list[Any]]] = []
@@ -232,12 +267,33 @@ class LuaWorkflow:
         reason = str(reply[0]) if reply else topic
         raise ApplicationError(reason, type="Rejected" if topic == "nak" else "Internal")
 
+    @on_update.validator
+    def validate_update(self, name: str, args: Sequence[RawValue]) -> None:
+        """An update whose payloads cannot enter the run is rejected with the reason (it is
+        never accepted, so it leaves no trace in the history)."""
+        try:
+            incoming(workflow.payload_converter(), args, f'update "{name}"')
+        except ValueConversionError as err:
+            raise to_application_error(err) from None
+
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
-        """Every signal is a message to the Lua process (R4): topic = signal name."""
-        converter = workflow.payload_converter()
-        values = [converter.from_payload(a.payload) for a in args]
+        """Every signal is a message to the Lua process (R4): topic = signal name. A signal
+        whose payloads cannot enter the run is dropped with a warning; later ones still count."""
+        try:
+            values = incoming(workflow.payload_converter(), args, f'signal "{name}"')
+        except ValueConversionError as err:
+            workflow.logger.warning("signal dropped: %s", err.message)
+            return
         self._events.append(Message(name, values, self.signal_sender))
+
+    def _rejected(self, message: Message, err: LuaflowError) -> None:
+        """A message the run could not take in (too big for its memory...): dropped; an update
+        gets the reason as its rejection."""
+        workflow.logger.warning('message "%s" dropped: %s', message.topic, err.message)
+        replies = self._updates.get(message.sender)
+        if replies is not None:
+            replies.append(("nak", [err.message]))
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> Any:
@@ -250,11 +306,17 @@ class LuaWorkflow:
                 f'workflow type "{info.workflow_type}" is not registered on worker '
                 f"{host.worker_id} (task queue {info.task_queue})"
             )
-        converter = workflow.payload_converter()
-        values = [converter.from_payload(a.payload) for a in args]
-        scheduler, main = host.programs.workflow(entry, _TemporalEnv(host))
+        try:
+            values = incoming(workflow.payload_converter(), args, "the workflow input")
+            scheduler, main = host.programs.workflow(entry, _TemporalEnv(host))
+        except LuaflowError as err:
+            raise to_application_error(bounded_error(err)) from None
+        scheduler.on_rejected = self._rejected
         try:
             return await self._drive(scheduler, main, values, host)
+        except LuaflowError as err:
+            # A run that cannot go on fails; only WorkflowTaskError (deploy a fix) fails the task.
+            raise to_application_error(bounded_error(err)) from None
         finally:
             scheduler.close()
 
@@ -269,7 +331,7 @@ class LuaWorkflow:
                 await workflow.wait_condition(lambda: bool(self._events))
             except asyncio.CancelledError:
                 # R5: a cancel request is an event the Lua code decides about.
-                self._events.append(Message(CANCEL_TOPIC, [workflow.cancellation_reason()], ""))
+                self._events.append(Message(CANCEL_TOPIC, [_cancel_reason()], ""))
             batch, self._events = self._events, []
             commands = scheduler.step(batch)
         outcome = scheduler.outcome
