@@ -156,3 +156,29 @@ async def test_worker_kill9_during_sleep(order_app: Path, dev_server: DevServer)
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     assert started_attempts == [1, 1]
+
+
+def test_host_logger_lines_are_printed(tmp_path: Path) -> None:
+    """`logger` in host code goes to Python logging; the command prints info and up on stderr."""
+    (tmp_path / "_index.yaml").write_text(
+        'version: "1.0"\nnamespace: app\nentries:\n'
+        "  - {name: hello, kind: function.lua, source: file://hello.lua, modules: [logger]}\n"
+    )
+    (tmp_path / "hello.lua").write_text(
+        'local logger = require("logger")\n'
+        "return function(name)\n"
+        '    logger:debug("hidden")\n'
+        '    logger:info("hello", {who = name})\n'
+        "    return 1\n"
+        "end\n"
+    )
+    out = _luaflow("call", "app:hello", "--app", str(tmp_path), "--input", '"ada"')
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
+    assert 'INFO luaflow.app:hello: hello {"location":"hello.lua:4","pid":"{luaflow@' in out.stderr
+    assert '"who":"ada"}' in out.stderr
+    assert "hidden" not in out.stderr
+    debug = _luaflow(
+        "call", "app:hello", "--app", str(tmp_path), env={"LUAFLOW_LOG_LEVEL": "debug"}
+    )
+    assert "DEBUG luaflow.app:hello: hidden" in debug.stderr

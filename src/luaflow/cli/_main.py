@@ -97,6 +97,23 @@ input_option = click.option(
 @click.version_option(package_name="luaflow")
 def main() -> None:
     """Durable workflows written in Lua, run on Temporal."""
+    _show_lua_logs()
+
+
+def _show_lua_logs() -> None:
+    """Lines of host code's `logger` (Python loggers `luaflow.<entry id>`) on stderr, from the
+    level in LUAFLOW_LOG_LEVEL (default info); luaflow's own loggers keep Python's defaults."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # Entry ids are namespace:name; luaflow's own loggers show warnings, as Python's default does.
+    handler.addFilter(lambda r: ":" in r.name or r.levelno >= logging.WARNING)
+    level = os.environ.get("LUAFLOW_LOG_LEVEL", "info").upper()
+    level = {"WARN": "WARNING"}.get(level, level)
+    logger = logging.getLogger("luaflow")
+    logger.addHandler(handler)
+    logger.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
 
 
 @main.command()
