@@ -5,10 +5,9 @@ Wippy sources in ``/tmp/wippy-corpus`` when present, and a synthetic typed corpu
 (type statements with records, unions, generics and validators, annotated functions and locals,
 casts, ``!``). It is repeated until it holds ``--mb`` megabytes; each copy gets a distinct
 trailing comment so ``translate``'s per-source cache never answers. Each round times
-``luaflow.lua.translate`` over the whole corpus, then ``LuaState().load`` (Lua 5.4's compiler
-through lupa, under a ``luaflow/`` chunk name so nothing is translated again) over the
-translated texts. Every translated chunk must keep its line count and compile, else the run
-exits 1.
+``luaflow.lua.translate`` over the whole corpus, then Lua 5.4's own compiler (a ``LuaState``'s
+runtime, in text mode) over the translated texts. Every translated chunk must keep its line
+count and compile, else the run exits 1.
 Usage: ``python bench/bench_dialect.py [--mb 4] [--rounds 2]``.
 """
 
@@ -20,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+import lupa.lua54 as lupa_lua
 from rich.console import Console
 from rich.table import Table
 
-from luaflow.lua import LuaRuntimeError, LuaState, translate
+from luaflow.lua import LuaState, translate
 
 ROOT = Path(__file__).resolve().parents[1]
 WIPPY_CORPUS = Path("/tmp/wippy-corpus")
@@ -134,9 +134,10 @@ def time_translate(chunks: list[tuple[str, str]]) -> tuple[float, list[str]]:
 def time_compile(texts: list[str]) -> float:
     state = LuaState()
     try:
+        compile_text = state.runtime.compile
         start = time.perf_counter()
         for text in texts:
-            state.load(text, "luaflow/bench.lua")
+            compile_text(text.encode(), b"=bench", b"t")
         return time.perf_counter() - start
     finally:
         state.close()
@@ -149,8 +150,8 @@ def verify(chunks: list[tuple[str, str]], texts: list[str]) -> int:
     try:
         for (name, source), text in zip(chunks, texts, strict=True):
             try:
-                state.load(text, "luaflow/" + name)
-            except LuaRuntimeError as err:
+                state.runtime.compile(text.encode(), ("=" + name).encode(), b"t")
+            except lupa_lua.LuaError as err:
                 print(f"FAIL {name}: {err}", file=sys.stderr)
                 failures += 1
                 continue
