@@ -289,12 +289,36 @@ def test_vectors(code: str, expected: list[Any]) -> None:
     assert lua(code) == expected
 
 
-def test_now_is_the_clocks_and_values_are_tables_with_no_json_form() -> None:
-    # T4: Wippy's values are userdata; luaflow's are tables with metatables (no JSON form).
+def test_now_is_the_clocks_and_values_are_userdata_with_no_json_form() -> None:
+    # T4: Time, Duration and Location are userdata, as in Wippy; none has a JSON form.
     code = (
-        "return time.now():unix(), type(time.now()), time.now(), time.parse_duration(1), time.utc"
+        "return time.now():unix(), type(time.now()), type(time.parse_duration(1)), "
+        "type(time.utc), time.now(), time.parse_duration(1), time.utc"
     )
-    assert lua(code) == [NOW, "table", None, None, None]
+    assert lua(code) == [NOW, "userdata", "userdata", "userdata", None, None, None]
+
+
+def test_time_values_keep_their_methods_and_are_not_tables() -> None:
+    # Internal fields are not reachable, metatables cannot be swapped, and a raised Time comes
+    # back from pcall as itself (not taken for a Python exception).
+    code = (
+        "local now = time.now() "
+        "local ok, e = pcall(error, now) "
+        "local swapped = pcall(setmetatable, now, {}) "
+        "return now._s, swapped, ok, rawequal(e, now), e:unix(), "
+        "tostring(time.parse_duration('90s')), tostring(time.fixed_zone('X', 60)), "
+        "getmetatable(now).__name, t:round(time.parse_duration('0s')) == t"
+    )
+    assert lua(code) == [None, False, False, True, NOW, "1m30s", "X", "time.Time", True]
+
+
+def test_many_time_values_are_released_with_their_state() -> None:
+    # Each value is a host object (a Python token); a state with many of them closes cleanly.
+    code = (
+        "local last for i = 1, 20000 do last = time.unix(i, 0):add(time.parse_duration(1)) end "
+        "return last:unix_nano()"
+    )
+    assert lua(code) == [20000 * 10**9 + 1]
 
 
 def test_sleep_waits_on_the_clock_and_ignores_non_positive_durations() -> None:

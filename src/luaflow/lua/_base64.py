@@ -10,13 +10,51 @@ from luaflow.lua._errors import INVALID, LuaflowError
 from luaflow.lua._modules import lua_table
 from luaflow.lua._runtime import LuaState
 
+_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_NEWLINES = frozenset(b"\r\n")
+_PAD = ord("=")
+
+
+def _corrupt_offset(src: bytes) -> int:
+    """The input byte Go's StdEncoding.DecodeString names in its CorruptInputError for `src`
+    (the quantum walk of Go's decodeQuantum); len(src) if it finds nothing wrong."""
+    si, n = 0, len(src)
+    while si < n:
+        j = 0  # symbols of the current quantum
+        while j < 4:
+            if si == n:
+                return si - j
+            c = src[si]
+            si += 1
+            if c in _ALPHABET:
+                j += 1
+            elif c in _NEWLINES:
+                continue
+            elif c != _PAD or j < 2:
+                return si - 1
+            else:
+                if j == 2:  # "==" expected: the second "=" may follow newlines
+                    while si < n and src[si] in _NEWLINES:
+                        si += 1
+                    if si == n:
+                        return n
+                    if src[si] != _PAD:
+                        return si - 1
+                    si += 1
+                while si < n and src[si] in _NEWLINES:
+                    si += 1
+                return si  # trailing data after the padding, or the end
+    return n
+
 
 def decode_std(text: bytes) -> bytes:
-    """Strict padded base64, skipping CR and LF as Go's decoder does."""
+    """Padded base64, skipping CR and LF as Go's decoder does. Errors read as Go's
+    ("illegal base64 data at input byte N"), in the context "decode failed"."""
     try:
         return binascii.a2b_base64(text.replace(b"\r", b"").replace(b"\n", b""), strict_mode=True)
-    except binascii.Error as exc:
-        raise LuaflowError(f"decode failed: {exc}", INVALID, False) from None
+    except binascii.Error:
+        cause = LuaflowError(f"illegal base64 data at input byte {_corrupt_offset(text)}")
+        raise LuaflowError("decode failed", INVALID, False, cause=cause) from None
 
 
 def base64_module(state: LuaState) -> Any:

@@ -116,7 +116,9 @@ def open_sealed(cipher: str, data: bytes, key: bytes, aad: bytes | None) -> byte
         ) from None
 
 
-def pbkdf2(password: bytes, salt: bytes, iterations: int, length: int, name: Any) -> bytes:
+def pbkdf2(password: bytes, salt: bytes, iterations: float, length: float, name: Any) -> bytes:
+    """PBKDF2-HMAC key bytes; counts are Lua numbers, read as Go's CheckInt reads them."""
+    iterations, length = _integer(iterations), _integer(length)
     if not password:
         raise _invalid("password cannot be empty")
     if not salt:
@@ -196,7 +198,7 @@ def crypto_module(
 
     def derive(password: bytes, salt: bytes, iterations: float, length: float, *rest: Any) -> Any:
         name = rest[0] if rest else None
-        return result(lambda: pbkdf2(password, salt, _integer(iterations), _integer(length), name))
+        return result(lambda: pbkdf2(password, salt, iterations, length, name))
 
     table = state.runtime.table()
     table[b"random"] = checked_table(

@@ -1,4 +1,4 @@
-"""The `hash` module: digests, FNV-1 and HMACs (deterministic, so allowed in workflows).
+"""The `hash` module: digests, FNV-1, HMACs and PBKDF2 (deterministic, so allowed in workflows).
 
 Unlike most modules, wrong argument types are returned as `nil, err` (Invalid), not raised, and
 only real strings count (a number is not data here).
@@ -11,8 +11,9 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
+from luaflow.lua._crypto import pbkdf2
 from luaflow.lua._errors import INVALID, LuaflowError
-from luaflow.lua._modules import lua_table
+from luaflow.lua._modules import lua_result, lua_table
 from luaflow.lua._runtime import LuaState
 
 _FNV32 = (0x811C9DC5, 0x01000193, 2**32)
@@ -69,7 +70,24 @@ def hash_module(state: LuaState) -> Any:
 
         return run
 
-    functions: dict[str, Callable[..., Any]] = {}
+    def derive(
+        password: Any = None,
+        salt: Any = None,
+        iterations: Any = None,
+        length: Any = None,
+        algo: Any = None,
+        *_: Any,
+    ) -> tuple[Any, Any]:
+        """Raw PBKDF2-HMAC key bytes (sha256 unless `algo` is "sha512"), as crypto.pbkdf2."""
+        for value, name in ((password, "password"), (salt, "salt")):
+            if not isinstance(value, bytes):
+                return fail(f"{name} must be a string")
+        for value, name in ((iterations, "iterations"), (length, "key length")):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return fail(f"{name} must be a number")
+        return lua_result(state, lambda: pbkdf2(password, salt, iterations, length, algo))
+
+    functions: dict[str, Callable[..., Any]] = {"pbkdf2": derive}
     for name in _DIGESTS:
         functions[name] = digest(name)
         functions[f"hmac_{name}"] = keyed(name)

@@ -176,6 +176,7 @@ def time_module(state: LuaState, clock: Clock) -> Any:
             **clock.timers,
         },
     )
+    bridge[b"objects"] = state.objects  # Time, Duration and Location are userdata, as in Wippy
     return state.call(state.load(_TIME_LUA.decode(), "luaflow/time.lua"), bridge)[0]
 
 

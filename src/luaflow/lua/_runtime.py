@@ -130,7 +130,7 @@ class LuaState:
         bridge[b"pattern_source"] = _pattern_source
         bridge[b"print"] = self._print
         bridge[b"lua_error"] = self._python_error
-        bridge[b"error_token"] = object  # a fresh host object per error: see prelude.lua
+        bridge[b"error_token"] = object  # a fresh token per host object (errors, time values)
         bridge[b"types_source"] = _types_source
         bridge[b"re_search"] = regex_search
         # A named chunk: its frames are luaflow's own (skipped in error positions).
@@ -152,6 +152,9 @@ class LuaState:
         self._is_error = self.rt[b"is_error"]
         self._error_fields = self.rt[b"error_fields"]
         self._make_error = self.rt[b"make_error"]
+        #: Lua's constructor, field reader and finalizer of host objects (userdata values of
+        #: luaflow's own types), for modules that make such values (time).
+        self.objects = self.rt[b"objects"]
         self._teardown = self.rt[b"teardown"]
         self.globals = self.runtime.globals()
         # The prelude's soft cap counts in Lua's own terms, which include what the runtime

@@ -430,7 +430,7 @@ local function rethrow(ok, ...)
     if ok then return ok, ... end
     local err = ...
     fatal(err)
-    if type(err) == "userdata" and not rt.is_error(err) then return false, bridge.lua_error(err) end
+    if rt.is_python(err) then return false, bridge.lua_error(err) end
     return ok, ...
 end
 
@@ -580,25 +580,47 @@ function rt.new_task(fn, ...)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Errors (SPEC 2.8; Wippy's value semantics): error objects are userdata, as in Wippy, so that
--- `type(err)` is "userdata" and code like `type(err) == "table" and err.message or tostring(err)`
--- works. A full userdata can only come from the host: Python hands over a fresh object, whose
--- metatable is swapped for Error; the fields live in its user value. On collection Error.__gc puts
--- lupa's own metatable back and runs lupa's finalizer, so the Python side is released too.
+-- Host objects: values of luaflow's own types that are userdata, as in Wippy (errors, time
+-- values), so that `type(v)` is "userdata". A full userdata can only come from the host: Python
+-- hands over a fresh object, whose metatable is swapped for the type's; the fields live in its
+-- user value. A type's metatable sets `__gc = release`, which puts lupa's own metatable back and
+-- runs lupa's finalizer, so the Python side is released too.
 local d_getmetatable, d_setmetatable = debug.getmetatable, debug.setmetatable
 local d_getuservalue, d_setuservalue = debug.getuservalue, debug.setuservalue
 local new_token = bridge.error_token
 local TOKEN_MT = d_getmetatable(new_token())
 local token_gc = rawget(TOKEN_MT, "__gc")
 
+local function release(u)
+    d_setmetatable(u, TOKEN_MT)
+    token_gc(u)
+end
+
+local function new_object(mt, fields)
+    local u = new_token()
+    d_setmetatable(u, mt)
+    d_setuservalue(u, fields, 1)
+    return u
+end
+
+local function object_fields(u)
+    return d_getuservalue(u, 1)
+end
+
+rt.objects = { new = new_object, fields = object_fields, release = release }
+
+-- A Python object that Lua code received (a Python exception raised through Lua).
+function rt.is_python(v)
+    return type(v) == "userdata" and d_getmetatable(v) == TOKEN_MT
+end
+
+-- Errors (SPEC 2.8; Wippy's value semantics): error objects are host objects, so that code like
+-- `type(err) == "table" and err.message or tostring(err)` works.
 local Error = {}
 Error.__index = Error
 Error.__name = "error"
 Error.__metatable = "error"
-Error.__gc = function(u)
-    d_setmetatable(u, TOKEN_MT)
-    token_gc(u)
-end
+Error.__gc = release
 
 local KINDS = {
     UNKNOWN = "", INVALID = "Invalid", NOT_FOUND = "NotFound", ALREADY_EXISTS = "AlreadyExists",
@@ -611,9 +633,7 @@ local function is_error(v)
     return type(v) == "userdata" and d_getmetatable(v) == Error
 end
 
-local function fields(e)
-    return d_getuservalue(e, 1)
-end
+local fields = object_fields
 
 -- Up to 12 Lua frames where the error was made (C frames and luaflow's own code skipped).
 local function capture_frames(level)
@@ -665,13 +685,10 @@ end
 -- message: what tostring gives; context: set by errors.wrap (Go's Error() is "context: message");
 -- cause: the wrapped error, kept for the chain that crosses Temporal.
 local function make_error(message, kind, retryable, details, cause, frames, context)
-    local u = new_token()
-    d_setmetatable(u, Error)
-    d_setuservalue(u, {
+    return new_object(Error, {
         message = message, kind = kind or "", retryable = retryable, details = details,
         cause = cause, frames = frames or {}, context = context,
-    }, 1)
-    return u
+    })
 end
 
 -- Go's Error() text: the wrap context, then the message.

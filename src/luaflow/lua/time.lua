@@ -1,12 +1,16 @@
 -- The `time` module (SPEC 2.3), Wippy's: Go's time package for Lua. Built per state over a
 -- bridge: the clock (wall clock for host code; workflow time and durable timers in workflows)
 -- and the calendar, layout and zone functions of luaflow/lua/_time.py. Time, Duration and
--- Location are tables with no JSON form; zones are integer ids, never Python objects.
+-- Location are userdata, as in Wippy (host objects of the prelude: their fields live in the user
+-- value), with no JSON form; zones are integer ids, never Python objects.
 -- Numbers given as durations are nanoseconds; strings are Go durations ("1h30m").
 local bridge = ...
 local floor, mininteger, maxinteger = math.floor, math.mininteger, math.maxinteger
 local format, select, type, setmetatable, getmetatable, tostring =
     string.format, select, type, setmetatable, getmetatable, tostring
+
+local new_object, object_fields, release = bridge.objects.new, bridge.objects.fields,
+    bridge.objects.release
 
 local S = 1000000000
 local ZERO_UNIX = -62135596800 -- Go's zero time: 0001-01-01 00:00:00 UTC
@@ -69,7 +73,8 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Location
 
-local Location = { __opaque = true, __name = "time.Location" }
+-- Fields: zone id `_id`, `_name`, and for fixed zones the offset `_off` and abbreviation `_abbr`.
+local Location = { __opaque = true, __name = "time.Location", __gc = release }
 Location.__index = Location
 local locations = {} -- zone id -> Location
 
@@ -77,7 +82,7 @@ local function location(id)
     local loc = locations[id]
     if loc == nil then
         local name, offset, abbr = bridge.zone_info(id)
-        loc = setmetatable({ _id = id, _name = name, _off = offset, _abbr = abbr }, Location)
+        loc = new_object(Location, { _id = id, _name = name, _off = offset, _abbr = abbr })
         locations[id] = loc
     end
     return loc
@@ -88,8 +93,10 @@ local function check_location(v, n, name)
     return v
 end
 
+local function zone_id(loc) return object_fields(loc)._id end
+
 function Location:string()
-    return check_location(self, 1, "string")._name
+    return object_fields(check_location(self, 1, "string"))._name
 end
 Location.__tostring = Location.string
 
@@ -99,13 +106,14 @@ time.utc, time.localtz = UTC, LOCAL
 ---------------------------------------------------------------------------------------------------
 -- Duration
 
-local Duration = { __opaque = true, __name = "time.Duration" }
+local Duration = { __opaque = true, __name = "time.Duration", __gc = release }
 Duration.__index = Duration
-local function duration(ns) return setmetatable({ _ns = ns }, Duration) end
+local function duration(ns) return new_object(Duration, { _ns = ns }) end
+local function duration_ns(d) return object_fields(d)._ns end
 
 local function check_duration(v, n, name)
     if getmetatable(v) ~= Duration then bad(3, n, name, "duration expected") end
-    return v._ns
+    return duration_ns(v)
 end
 
 -- Integer division toward zero, as Go divides.
@@ -148,7 +156,7 @@ local function to_ns(d)
     local kind = type(d)
     if kind == "number" then return trunc(d) end
     if kind == "string" then return bridge.parse_duration(d) end
-    if getmetatable(d) == Duration then return d._ns end
+    if getmetatable(d) == Duration then return duration_ns(d) end
     return nil, "duration must be number or string"
 end
 
@@ -157,29 +165,31 @@ local function duration_value(d)
     local kind = type(d)
     if kind == "number" or kind == "string" then return to_ns(d) end
     local mt = getmetatable(d)
-    if mt == Duration then return d._ns end
+    if mt == Duration then return duration_ns(d) end
     if mt ~= nil and mt.__opaque then return nil, "invalid duration type: *" .. mt.__name end
     return nil, "invalid value type: " .. (GO_TYPES[kind] or kind)
 end
 
 ---------------------------------------------------------------------------------------------------
 -- Time: Unix seconds `_s`, nanoseconds `_n` (0 <= n < 1e9), its Location, and the offset and
--- zone abbreviation in effect at that instant.
+-- zone abbreviation in effect at that instant. Methods work on these fields (check_time).
 
-local Time = { __opaque = true, __name = "time.Time" }
+local Time = { __opaque = true, __name = "time.Time", __gc = release }
 Time.__index = Time
 
 local function new_time(s, n, loc)
-    local offset, abbr = loc._off, loc._abbr
-    if offset == nil then offset, abbr = bridge.zone_at(loc._id, s) end
-    return setmetatable({ _s = s, _n = n, _loc = loc, _off = offset, _abbr = abbr }, Time)
+    local zone = object_fields(loc)
+    local offset, abbr = zone._off, zone._abbr
+    if offset == nil then offset, abbr = bridge.zone_at(zone._id, s) end
+    return new_object(Time, { _s = s, _n = n, _loc = loc, _off = offset, _abbr = abbr })
 end
 
 local function from_ns(ns, loc) return new_time(ns // S, ns % S, loc or LOCAL) end
 
+-- The fields of a Time argument.
 local function check_time(v, n, name)
     if getmetatable(v) ~= Time then bad(3, n, name, "time expected") end
-    return v
+    return object_fields(v)
 end
 
 -- year, month, day, hour, minute, second, weekday, year_day in the Time's own zone.
@@ -207,7 +217,7 @@ function Time:add_date(years, months, days)
     local t = check_time(self, 1, "add_date")
     local y, m = check_int(years, 2, "add_date"), check_int(months, 3, "add_date")
     local d = check_int(days, 4, "add_date")
-    local s, n = bridge.add_date(t._s, t._n, t._loc._id, y, m, d)
+    local s, n = bridge.add_date(t._s, t._n, zone_id(t._loc), y, m, d)
     return new_time(s, n, t._loc)
 end
 function Time:before(other)
@@ -267,21 +277,21 @@ function Time:in_local()
 end
 
 -- Go's Round and Truncate: multiples of a Duration since the zero time; d <= 0 changes nothing.
-local function step(t, d, round)
-    if d <= 0 then return t end
+local function step(self, t, d, round)
+    if d <= 0 then return self end
     local s, n = bridge.truncate(t._s, t._n, d, round)
     return new_time(s, n, t._loc)
 end
 function Time:round(d)
     local t = check_time(self, 1, "round")
-    return step(t, check_duration(d, 2, "round"), true)
+    return step(self, t, check_duration(d, 2, "round"), true)
 end
 function Time:truncate(d)
     local t = check_time(self, 1, "truncate")
-    return step(t, check_duration(d, 2, "truncate"), false)
+    return step(self, t, check_duration(d, 2, "truncate"), false)
 end
-Time.__tostring = function(t)
-    check_time(t, 1, "tostring")
+Time.__tostring = function(self)
+    local t = check_time(self, 1, "tostring")
     return bridge.format(STRING_LAYOUT, t._s, t._n, t._off, t._abbr)
 end
 
@@ -302,7 +312,7 @@ function time.date(year, month, day, hour, minute, sec, nsec, ...)
     local ns = check_int(nsec, 7, "date")
     local loc = LOCAL
     if select("#", ...) > 0 then loc = check_location((...), 8, "date") end
-    local unix, n = bridge.date(y, mo, d, h, mi, s, ns, loc._id)
+    local unix, n = bridge.date(y, mo, d, h, mi, s, ns, zone_id(loc))
     return new_time(unix, n, loc)
 end
 
@@ -310,7 +320,7 @@ function time.parse(layout, value, ...)
     local l, v = check_string(layout, 1, "parse"), check_string(value, 2, "parse")
     local loc = LOCAL
     if select("#", ...) > 0 then loc = check_location((...), 3, "parse") end
-    local s, n, zone = bridge.parse(l, v, loc._id)
+    local s, n, zone = bridge.parse(l, v, zone_id(loc))
     if s == nil then return invalid(n) end
     return new_time(s, n, location(zone))
 end
