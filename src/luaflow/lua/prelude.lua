@@ -279,29 +279,23 @@ string.find = function(s, p, init, plain)
                        want_integer(init, 3, "find"), plain)
 end
 
-string.match = function(s, p, init)
-    if type(s) == "string" and type(p) == "string" and optional_integer(init) then
-        local steps = pattern_lib().cheap(p, #s, true)
-        if steps then
-            spend(steps * STEP_UNITS)
-            return C.match(s, p, init)
+-- match and gmatch: the C function when the pattern is cheap on this subject, else bounded.
+local function matcher(name, anchored)
+    local c_fn = C[name]
+    return function(s, p, init)
+        if type(s) == "string" and type(p) == "string" and optional_integer(init) then
+            local steps = pattern_lib().cheap(p, #s, anchored)
+            if steps then
+                spend(steps * STEP_UNITS)
+                return c_fn(s, p, init)
+            end
         end
+        return run_bounded(name, want_string(s, 1, name), want_string(p, 2, name),
+                           want_integer(init, 3, name))
     end
-    return run_bounded("match", want_string(s, 1, "match"), want_string(p, 2, "match"),
-                       want_integer(init, 3, "match"))
 end
-
-string.gmatch = function(s, p, init)
-    if type(s) == "string" and type(p) == "string" and optional_integer(init) then
-        local steps = pattern_lib().cheap(p, #s, false)
-        if steps then
-            spend(steps * STEP_UNITS)
-            return C.gmatch(s, p, init)
-        end
-    end
-    return run_bounded("gmatch", want_string(s, 1, "gmatch"), want_string(p, 2, "gmatch"),
-                       want_integer(init, 3, "gmatch"))
-end
+string.match = matcher("match", true)
+string.gmatch = matcher("gmatch", false)
 
 local REPLACEMENTS = { string = true, number = true, ["function"] = true, table = true }
 
