@@ -133,6 +133,17 @@ async def test_json_body_a_handler_cannot_hold_is_400(
     assert (status, json.loads(payload)) == (200, {"value": {"n": [1, "two", 3.5]}})
 
 
+async def test_json_body_past_the_memory_cap_is_an_error_of_that_request(
+    connection: _Connection,
+) -> None:
+    body = b"[" + b",".join([b"1"] * 3_000_000) + b"]"  # 6 MB, 3 million values in Lua
+    status, _, payload = await connection.request("POST", "/echo", body)
+    assert status == 400
+    assert "does not fit in the Lua memory limit of 64 MiB" in json.loads(payload)["error"]
+    status, _, payload = await connection.request("POST", "/echo", b'{"n": 1}')
+    assert (status, json.loads(payload)) == (200, {"value": {"n": 1}})
+
+
 async def test_json_within_limits_and_syntax_errors_reach_the_handler(
     connection: _Connection,
 ) -> None:

@@ -119,7 +119,7 @@ def test_cli_exit_codes_and_summary(tmp_path: Path) -> None:
     assert bad.returncode == 1
     lines = bad.stdout.splitlines()
     assert lines[-1] == "4 problem(s) in 1 file(s), 2 Lua file(s) checked"
-    assert "flow.lua:2:14: require(\"json\")" in lines[0]
+    assert 'flow.lua:2:14: require("json")' in lines[0]
     assert "Traceback" not in bad.stderr
     clean = _lint_cli(str(EXAMPLE), "tests/apps/typed")
     assert clean.returncode == 0, clean.stdout

@@ -21,6 +21,7 @@ import pytest
 from luaflow.lua import (
     HOST_LIMITS,
     PAYLOAD_LIMIT,
+    LogLine,
     LuaflowError,
     LuaLimits,
     LuaState,
@@ -29,6 +30,7 @@ from luaflow.lua import (
     check_incoming,
     check_payload,
     json_module,
+    logger_module,
     waiting,
 )
 
@@ -180,6 +182,18 @@ def test_output_is_limited_per_state() -> None:
     assert result["values"] == ["done"]
     assert result["printed"] < 1024 * 1024 + 200
     assert "output limit" in result["last_line"]
+
+
+def test_logger_lines_share_the_output_limit() -> None:
+    lines: list[LogLine] = []
+    printed: list[str] = []
+    state = LuaState(printer=printed.append)
+    state.globals[b"logger"] = logger_module(state, lines.append, "app:x", lambda: "pid")
+    code = 'for i = 1, 3000 do logger:info(string.rep("x", 500), {i = i}) end print("after")'
+    state.call(state.load(code, "flood.lua"))
+    assert 1000 < len(lines) < 2100  # ~520 bytes a line: about 1 MiB of them got through
+    assert printed == ["[output limit: this run printed over 1048576 bytes; the rest is dropped]"]
+    state.close()
 
 
 def test_time_limit_names_where_it_was_set() -> None:

@@ -195,35 +195,53 @@ def encode_lua(state: LuaState, value: Any) -> str:
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-def _int(text: str) -> int | float | str:
-    number = int(text)
-    return number if -_INT64 <= number < _INT64 else _float(text)
-
-
 def _float(text: str) -> float | str:
     number = float(text)
     return text if math.isinf(number) else number  # out of float range: the digits as a string
+
+
+def _big(number: int) -> float | str:
+    """An integer beyond 64 bits, as Lua can hold it."""
+    try:
+        return float(number)
+    except OverflowError:
+        return str(number)  # out of float range: the digits as a string
 
 
 def _constant(name: str) -> Any:
     raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
 
 
-_DECODER = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
+_DECODER = json.JSONDecoder(parse_float=_float, parse_constant=_constant)
 _DEPTH_EXCEEDED = "json: maximum nesting depth exceeded"
 
 
-def _clean(value: Any, depth: int) -> Any:
-    """Depth limit; lone surrogates (from `\\ud800` escapes) become U+FFFD as in Go."""
-    if depth > MAX_DEPTH:
-        raise _internal(_DEPTH_EXCEEDED)
-    if isinstance(value, str):
-        return _SURROGATES.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_clean(item, depth + 1) for item in value]
-    if isinstance(value, dict):
-        return {_SURROGATES.sub("\ufffd", k): _clean(v, depth + 1) for k, v in value.items()}
-    return value
+def _clean(value: Any, surrogates: bool) -> Any:
+    """In place, level by level: the depth limit, integers beyond 64 bits as floats, and (when
+    the text has `\\ud800` escapes) lone surrogates as U+FFFD, as in Go."""
+    holder = [value]
+    level: list[Any] = [holder]
+    depth = 0  # of the values in the containers of `level`
+    while level:
+        below: list[Any] = []
+        for item in level:
+            if item and depth > MAX_DEPTH:
+                raise _internal(_DEPTH_EXCEEDED)
+            if surrogates and isinstance(item, dict):
+                fixed = {_SURROGATES.sub("\ufffd", k): v for k, v in item.items()}
+                item.clear()
+                item.update(fixed)
+            for key, child in enumerate(item) if isinstance(item, list) else item.items():
+                kind = type(child)
+                if kind is list or kind is dict:
+                    below.append(child)
+                elif kind is int:
+                    if not -_INT64 <= child < _INT64:
+                        item[key] = _big(child)
+                elif surrogates and kind is str:
+                    item[key] = _SURROGATES.sub("\ufffd", child)
+        level, depth = below, depth + 1
+    return holder[0]
 
 
 def decode_json(data: bytes) -> Any:
@@ -236,7 +254,7 @@ def decode_json(data: bytes) -> Any:
         raise _internal(_DEPTH_EXCEEDED) from None
     except ValueError as exc:
         raise _internal(str(exc)) from None
-    return _clean(value, 0)
+    return _clean(value, "\\u" in text)
 
 
 # -- Go's view of Lua values ---------------------------------------------------------------------

@@ -72,7 +72,11 @@ def logger_module(state: LuaState, sink: LogSink, entry_id: str, pid: Callable[[
         data["location"] = site.decode("utf-8", "replace")
         suffix = name.decode("utf-8", "replace")
         text = message.decode("utf-8", "replace")
-        sink(LogLine(LEVELS[level.decode()], f"{base}.{suffix}" if suffix else base, text, data))
+        line = LogLine(LEVELS[level.decode()], f"{base}.{suffix}" if suffix else base, text, data)
+        size = len(line.text()) + 1
+        with state.output(size) as fit:
+            if fit == size:
+                sink(line)
 
     with_site = state.index(state.rt, "with_site")
     bridge = lua_table(state, {"pid": lambda: pid().encode()})

@@ -386,18 +386,27 @@ class LuaState:
         return LuaflowError(message, INTERNAL, False)
 
     def _print(self, text: bytes) -> None:
-        """Lua `print`, up to `limits.output` bytes per state; then one line saying so."""
+        """Lua `print`, within the state's output limit (the line that crosses it is cut)."""
+        with self.output(len(text) + 1) as fit:
+            if fit > len(text):
+                self._printer(str(decode_str(text)))
+            elif fit:
+                self._printer(text[:fit].decode("utf-8", "replace"))
+
+    @contextlib.contextmanager
+    def output(self, size: int) -> Iterator[int]:
+        """Count `size` more bytes of output against `limits.output` (shared by `print` and
+        `logger` lines) and yield how many of them fit; after the block that crosses the limit,
+        one line says so, and later output is dropped."""
         limit = self.limits.output
-        if self._printed > limit:
-            return
-        self._printed += len(text) + 1
-        if self._printed <= limit:
-            self._printer(str(decode_str(text)))
-            return
-        keep = max(limit - (self._printed - len(text) - 1), 0)
-        if keep:
-            self._printer(text[:keep].decode("utf-8", "replace"))
-        self._printer(f"[output limit: this run printed over {limit} bytes; the rest is dropped]")
+        fit = min(size, max(limit - self._printed, 0))
+        crossed = self._printed <= limit < self._printed + size
+        self._printed += size
+        yield fit
+        if crossed:
+            self._printer(
+                f"[output limit: this run printed over {limit} bytes; the rest is dropped]"
+            )
 
     def is_error(self, value: Any) -> bool:
         return bool(self._is_error(value))
