@@ -385,13 +385,15 @@ class LuaState:
             )
         return LuaflowError(message, INTERNAL, False)
 
-    def _print(self, text: bytes) -> None:
-        """Lua `print`, within the state's output limit (the line that crosses it is cut)."""
+    def _print(self, text: bytes) -> bool:
+        """Lua `print`, within the state's output limit (the line that crosses it is cut);
+        False once the limit is spent."""
         with self.output(len(text) + 1) as fit:
             if fit > len(text):
                 self._printer(str(decode_str(text)))
             elif fit:
                 self._printer(text[:fit].decode("utf-8", "replace"))
+        return self._printed <= self.limits.output
 
     @contextlib.contextmanager
     def output(self, size: int) -> Iterator[int]:

@@ -159,12 +159,19 @@ local function spend(units)
     end
 end
 
+-- A frame of user code: not C, not luaflow's own chunks (loaded as bytecode without debug
+-- information, source "=?", or compiled under an "@luaflow/" name).
+local function is_user_frame(info)
+    local source = info.source
+    return info.what ~= "C" and source ~= "=?" and source:sub(1, 9) ~= "@luaflow/"
+end
+
 -- An error raised where a C function's error would be: at the first frame outside luaflow.
 local function user_error(message)
     for level = 2, 40 do
         local info = getinfo(level, "Sl")
         if info == nil then break end
-        if info.what ~= "C" and info.source:sub(1, 9) ~= "@luaflow/" then
+        if is_user_frame(info) then
             raw_error(info.short_src .. ":" .. tostring(info.currentline) .. ": " .. message, 0)
         end
     end
@@ -473,7 +480,7 @@ local function site()
     for level = 3, 40 do
         local info = getinfo(level, "Sl")
         if info == nil then return "" end
-        if info.what ~= "C" and info.source:sub(1, 9) ~= "@luaflow/" then
+        if is_user_frame(info) then
             return info.short_src .. ":" .. tostring(info.currentline)
         end
     end
@@ -635,7 +642,7 @@ local function capture_frames(level)
     for lv = level, level + 40 do
         local info = getinfo(lv, "Sln")
         if info == nil or #frames >= 12 then break end
-        if info.what ~= "C" and info.source:sub(1, 9) ~= "@luaflow/" then
+        if is_user_frame(info) then
             frames[#frames + 1] = {
                 level = #frames + 1, source = info.short_src, line = info.currentline,
                 name = info.name or "", type = info.what,
@@ -899,12 +906,15 @@ pairs = function(t)
     end, t, nil
 end
 
--- print goes through the runtime: workflows stay quiet while replaying.
+-- print goes through the runtime: workflows stay quiet while replaying. Past the state's output
+-- limit it returns at once (the runtime says so).
+local printing = true
 print = function(...)
+    if not printing then return end
     local n = select("#", ...)
     local parts = {}
     for i = 1, n do parts[i] = tostring((select(i, ...))) end
-    bridge.print(table.concat(parts, "\t"))
+    printing = bridge.print(table.concat(parts, "\t"))
 end
 
 -- Identity of a table for cycle detection in value conversion.
@@ -1033,6 +1043,7 @@ end
 -- (10/2 -> "5"), others the shortest round-trip form (0.1+0.2 -> "0.30000000000000004"), and
 -- inf/nan read "+Inf", "-Inf", "NaN". `..` on numbers still uses Lua's own formatting.
 local function go_tostring(...)
+    if select("#", ...) == 0 then raw_error("bad argument #1 to 'tostring' (value expected)", 2) end
     local v = ...
     if math_type(v) == "float" then
         local i = math_tointeger(v)
