@@ -14,7 +14,7 @@ from typing import Any
 
 import lupa.lua54 as lupa_lua
 
-from luaflow.lua._bytecode import load_own
+from luaflow.lua._bytecode import load_own, own_bytecode
 from luaflow.lua._errors import INTERNAL, HostFailure, LuaflowError
 from luaflow.lua._regex import regex_search
 from luaflow.lua._values import PAYLOAD_LIMIT, decode_str, from_lua, to_lua
@@ -87,9 +87,12 @@ def _prelude_source() -> bytes:
 
 
 _PRELUDE = _prelude_source()
-#: The run-time type library: handed to the prelude, which compiles it on first use in a state.
-_TYPES = resources.files("luaflow.lua").joinpath("types.lua").read_bytes()
-_PATTERN = resources.files("luaflow.lua").joinpath("pattern.lua").read_bytes()
+#: Chunks the prelude loads on first use in a state: the run-time type library, the cost model
+#: of patterns and the bounded pattern matcher.
+_LAZY_CHUNKS = {
+    name.encode(): resources.files("luaflow.lua").joinpath(name).read_bytes()
+    for name in ("types.lua", "pattern_cost.lua", "pattern.lua")
+}
 
 
 class LuaState:
@@ -127,11 +130,10 @@ class LuaState:
         bridge[b"now_seconds"] = lambda: int(self._clock())
         bridge[b"now_precise"] = lambda: float(self._clock())
         bridge[b"expired"] = lambda: time.monotonic() > self._deadline
-        bridge[b"pattern_source"] = _pattern_source
+        bridge[b"own_chunk"] = _own_chunk
         bridge[b"print"] = self._print
         bridge[b"lua_error"] = self._python_error
         bridge[b"error_token"] = object  # a fresh token per host object (errors, time values)
-        bridge[b"types_source"] = _types_source
         bridge[b"re_search"] = regex_search
         # A named chunk: its frames are luaflow's own (skipped in error positions).
         self.rt = load_own(self.runtime, _PRELUDE, b"@luaflow/prelude.lua")(bridge)
@@ -485,14 +487,10 @@ def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError("Python attributes are not accessible from Lua")
 
 
-def _pattern_source() -> bytes:
-    """The bounded pattern matcher, compiled by a state on its first expensive pattern call."""
-    return _PATTERN
-
-
-def _types_source() -> bytes:
-    """A call, not a bridge value: states that never use types never hold the source."""
-    return _TYPES
+def _own_chunk(name: bytes) -> bytes:
+    """The bytecode of one of the chunks the prelude loads on first use (a call, not a bridge
+    value: states that never use them never hold them)."""
+    return own_bytecode(_LAZY_CHUNKS[name], b"@luaflow/" + name)
 
 
 def _print(text: str) -> None:

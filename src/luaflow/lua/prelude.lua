@@ -241,13 +241,21 @@ local SPECIALS = "[%^%$%*%+%?%.%(%[%%%-]"
 local STEP_UNITS = 10       -- a matcher step is about ten nanoseconds of C
 local PLAIN_LIMIT = 2e8     -- bytes compared by one plain find in C
 
-local patterns = nil
+-- luaflow's chunk `name`, compiled once per process: its bytecode comes from the runtime.
+local own_chunk = bridge.own_chunk
+local function load_own(name)
+    local chunk, err = raw_load(own_chunk(name), "=?", "b")
+    if chunk == nil then raw_error(err, 0) end
+    return chunk
+end
+
+local costs, patterns = nil, nil
+local function pattern_cost()
+    if costs == nil then costs = load_own("pattern_cost.lua")(C) end
+    return costs
+end
 local function pattern_lib()
-    if patterns == nil then
-        local chunk, err = raw_load(bridge.pattern_source(), "@luaflow/pattern.lua", "t")
-        if chunk == nil then raw_error(err, 0) end
-        patterns = chunk(C)
-    end
+    if patterns == nil then patterns = load_own("pattern.lua")(C) end
     return patterns
 end
 
@@ -275,7 +283,7 @@ string.find = function(s, p, init, plain)
                 return C.find(s, p, init, plain)
             end
         else
-            local steps = pattern_lib().cheap(p, #s, true)
+            local steps = pattern_cost().cheap(p, #s, true)
             if steps then
                 spend(steps * STEP_UNITS)
                 return C.find(s, p, init, plain)
@@ -291,7 +299,7 @@ local function matcher(name, anchored)
     local c_fn = C[name]
     return function(s, p, init)
         if type(s) == "string" and type(p) == "string" and optional_integer(init) then
-            local steps = pattern_lib().cheap(p, #s, anchored)
+            local steps = pattern_cost().cheap(p, #s, anchored)
             if steps then
                 spend(steps * STEP_UNITS)
                 return c_fn(s, p, init)
@@ -309,7 +317,7 @@ local REPLACEMENTS = { string = true, number = true, ["function"] = true, table 
 string.gsub = function(s, p, repl, n)
     local kind = type(repl)
     if type(s) == "string" and type(p) == "string" and REPLACEMENTS[kind] and optional_integer(n) then
-        local lib = pattern_lib()
+        local lib = pattern_cost()
         local steps = lib.cheap(p, #s, true, kind == "string" and repl or nil)
         if steps then
             spend(steps * STEP_UNITS)
@@ -1112,7 +1120,7 @@ local function sorted_keys(t)
     return keys
 end
 
-local types_source, re_search, types_lib = bridge.types_source, bridge.re_search, nil
+local re_search, types_lib = bridge.re_search, nil
 local safe_pcall = pcall
 
 -- Translated chunks start with `local __wt = __wippy_types();`: the first call in a state loads
@@ -1120,10 +1128,8 @@ local safe_pcall = pcall
 -- callable `string` library (`string(x)`, `string:is(x)`; `string.upper` stays as it is).
 function __wippy_types()
     if types_lib == nil then
-        local chunk, err = raw_load(types_source(), "@luaflow/types.lua", "t")
-        if chunk == nil then raw_error(err, 0) end
         local string_mt
-        types_lib, string_mt = chunk({
+        types_lib, string_mt = load_own("types.lua")({
             mt = TYPE_MT,
             type = raw_type,
             pcall = safe_pcall,
