@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from luaflow.lua import Clock, LuaflowError, LuaState, parse_go_duration, time_module
+from luaflow.lua import Clock, LuaflowError, LuaState, _modules, parse_go_duration, time_module
 from luaflow.lua._time import (
     UTC_ZONE,
     LocationError,
@@ -335,6 +335,85 @@ def test_sleep_waits_on_the_clock_and_ignores_non_positive_durations() -> None:
         return time.now():sub(s):milliseconds() >= 8, (time.sleep(time.parse_duration("2ns")))"""
     assert lua(code, clock) == [True, None]
     assert slept == [10_000_000, 1_500_000_000, 2]
+
+
+@pytest.fixture
+def calendar_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the loads of the calendar half of `time` (luaflow/time_calendar.lua)."""
+    loads: list[int] = []
+    load = _modules._time_calendar
+
+    def counted(*args: Any) -> Any:
+        loads.append(1)
+        return load(*args)
+
+    monkeypatch.setattr(_modules, "_time_calendar", counted)
+    return loads
+
+
+def bare_lua(code: str, loads: list[int]) -> list[Any]:
+    """`code` in a fresh state where `loads()` reads how often the calendar half was loaded."""
+    state = LuaState()
+    try:
+        state.install_require({"time": lambda s: time_module(s, UTC_HOST)}, "app:t")
+        state.globals[b"loads"] = lambda: len(loads)
+        return [state.from_lua(v) for v in state.call(state.load(code, "t.lua"))]
+    finally:
+        state.close()
+
+
+def test_sleep_now_and_tostring_do_not_load_the_calendar(calendar_loads: list[int]) -> None:
+    code = """local time = require("time")
+        local t = time.now()
+        time.sleep("1s") time.sleep(time.SECOND)
+        local before = loads()
+        local text, zone = tostring(t), tostring(time.localtz) .. time.localtz:string()
+        local idle = loads()
+        local year = t:year()
+        return before, idle, text, zone, year, loads(), t:format(time.DATE_ONLY),
+            time.date(2024, 1, 2, 3, 4, 5, 0, time.utc):unix(), loads()"""
+    assert bare_lua(code, calendar_loads) == [
+        0,
+        0,
+        "2024-12-29 15:04:05 +0000 UTC",
+        "LocalLocal",
+        2024,
+        1,
+        "2024-12-29",
+        1704164645,
+        1,
+    ]
+
+
+def test_any_missing_name_or_pairs_loads_the_calendar_once(calendar_loads: list[int]) -> None:
+    # A name missing after the load is nil; pairs() sees the whole module (53 names), sorted.
+    code = """local time = require("time")
+        local nope, loaded = time.nope, loads()
+        return nope, loaded, getmetatable(time), time.nope, type(time.parse), loads()"""
+    assert bare_lua(code, calendar_loads) == [None, 1, None, None, "function", 1]
+    calendar_loads.clear()
+    code = """local time = require("time")
+        local names = {}
+        for name in pairs(time) do names[#names + 1] = name end
+        return loads(), #names, table.concat(names, " ", 1, 3), names[#names], loads()"""
+    assert bare_lua(code, calendar_loads) == [1, 53, "APRIL AUGUST DATE_ONLY", "utc", 1]
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("time.date(2024, 1)", "bad argument #3 to date (number expected, got nil)"),
+        ("time.now():add({})", "bad argument #2 to add (invalid value type: *lua.LTable)"),
+        ("time.now().year({})", "bad argument #1 to year (time expected)"),
+    ],
+)
+def test_errors_of_the_first_calendar_call_point_at_the_callers_line(
+    calendar_loads: list[int], code: str, message: str
+) -> None:
+    code = f"""local time = require("time")
+        return pcall(function() local x = {code} return x end)"""
+    assert bare_lua(code, calendar_loads) == [False, f"t.lua:2: {message}"]
+    assert calendar_loads == [1]
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,7 @@ def lua_source(name: str, package: str = "luaflow.lua") -> bytes:
 
 
 _TIME_LUA = lua_source("time.lua")
+_TIME_CALENDAR_LUA = lua_source("time_calendar.lua")
 
 
 def lua_table(state: LuaState, functions: dict[str, Callable[..., Any]]) -> Any:
@@ -96,6 +97,11 @@ def _raw(text: str) -> bytes:
     return text.encode("latin-1", errors="replace")
 
 
+def _format(layout: bytes, sec: int, nsec: int, offset: int, abbr: bytes) -> bytes:
+    text = format_time(layout.decode("latin-1"), sec, nsec, offset, abbr.decode("latin-1"))
+    return _raw(text)
+
+
 def time_module(state: LuaState, clock: Clock) -> Any:
     """The `time` module of SPEC 2.3 over `clock`: Go's time package (lua/_time.py); Lua code
     holds zones by id. Bridge functions take and return numbers and strings only, and report
@@ -111,6 +117,37 @@ def time_module(state: LuaState, clock: Clock) -> Any:
     def zone_at(zone_id: int, unix: int) -> tuple[int, bytes]:
         abbr, offset = zones.get(zone_id).lookup(unix)
         return offset, _raw(abbr)
+
+    def parse_duration(text: bytes) -> Any:
+        decoded = decode_str(text)
+        try:
+            if isinstance(decoded, bytes):  # not UTF-8: no unit can match
+                raise LuaflowError(f"time: invalid duration {go_quote(text.decode('latin-1'))}")
+            return parse_go_duration(decoded)
+        except LuaflowError as err:
+            return None, err.message.encode()
+
+    bridge = lua_table(
+        state,
+        {
+            "now_ns": clock.now_ns,
+            "sleep": clock.sleep,
+            "zone_info": zone_info,
+            "zone_at": zone_at,
+            "format": _format,
+            "parse_duration": parse_duration,
+            # time.lua calls it on first use of the calendar half: a state that only sleeps
+            # never holds its code nor its bridge.
+            "calendar": lambda: _time_calendar(state, zones),
+            **clock.timers,
+        },
+    )
+    bridge[b"objects"] = state.objects  # Time, Duration and Location are userdata, as in Wippy
+    return state.call(state.load(_TIME_LUA.decode(), "luaflow/time.lua"), bridge)[0]
+
+
+def _time_calendar(state: LuaState, zones: ZoneTable) -> tuple[Any, Any]:
+    """The chunk luaflow/time_calendar.lua and its bridge (dates, layouts, zones by name)."""
 
     def date(y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, zone_id: int) -> Any:
         sec, nsec = date_unix(y, mo, d, h, mi, s, ns, zones.get(zone_id))
@@ -135,19 +172,6 @@ def time_module(state: LuaState, clock: Clock) -> Any:
         except LocationError as exc:
             return None, _raw(str(exc))
 
-    def parse_duration(text: bytes) -> Any:
-        decoded = decode_str(text)
-        try:
-            if isinstance(decoded, bytes):  # not UTF-8: no unit can match
-                raise LuaflowError(f"time: invalid duration {go_quote(text.decode('latin-1'))}")
-            return parse_go_duration(decoded)
-        except LuaflowError as err:
-            return None, err.message.encode()
-
-    def format_(layout: bytes, sec: int, nsec: int, offset: int, abbr: bytes) -> bytes:
-        text = format_time(layout.decode("latin-1"), sec, nsec, offset, abbr.decode("latin-1"))
-        return _raw(text)
-
     def fixed(name: bytes, offset: int) -> int:
         return zones.id_of(fixed_zone(name.decode("latin-1"), offset))
 
@@ -158,26 +182,20 @@ def time_module(state: LuaState, clock: Clock) -> Any:
     bridge = lua_table(
         state,
         {
-            "now_ns": clock.now_ns,
-            "sleep": clock.sleep,
-            "zone_info": zone_info,
-            "zone_at": zone_at,
             "civil": lambda wall: tuple(civil(wall)),
             "date": date,
             "add_date": add_date,
             "sub": sub_time,
             "truncate": truncate,
-            "format": format_,
+            "format": _format,
             "parse": parse,
             "load_location": load,
             "fixed_zone": fixed,
-            "parse_duration": parse_duration,
             "format_duration": lambda ns: format_duration(ns).encode(),
-            **clock.timers,
         },
     )
-    bridge[b"objects"] = state.objects  # Time, Duration and Location are userdata, as in Wippy
-    return state.call(state.load(_TIME_LUA.decode(), "luaflow/time.lua"), bridge)[0]
+    chunk = state.load(_TIME_CALENDAR_LUA.decode(), "luaflow/time_calendar.lua")
+    return chunk, bridge
 
 
 def ctx_module(state: LuaState, context: Mapping[str, Any] | None) -> Any:

@@ -4,39 +4,24 @@
 -- Location are userdata, as in Wippy (host objects of the prelude: their fields live in the user
 -- value), with no JSON form; zones are integer ids, never Python objects.
 -- Numbers given as durations are nanoseconds; strings are Go durations ("1h30m").
+--
+-- This chunk holds what `now`, sleeps and timers need. The calendar half (luaflow/
+-- time_calendar.lua: the methods of Time and Duration, dates, layouts, parsing, zones by name)
+-- loads on the first lookup of a name missing here, so a state that only sleeps never holds it.
 local bridge = ...
-local floor, mininteger, maxinteger = math.floor, math.mininteger, math.maxinteger
-local format, select, type, setmetatable, getmetatable, tostring =
-    string.format, select, type, setmetatable, getmetatable, tostring
+local floor, mininteger = math.floor, math.mininteger
+local format, select, type, setmetatable, getmetatable, tostring, pairs =
+    string.format, select, type, setmetatable, getmetatable, tostring, pairs
 
 local new_object, object_fields, release = bridge.objects.new, bridge.objects.fields,
     bridge.objects.release
 
 local S = 1000000000
-local ZERO_UNIX = -62135596800 -- Go's zero time: 0001-01-01 00:00:00 UTC
 local STRING_LAYOUT = "2006-01-02 15:04:05.999999999 -0700 MST"
 
 local time = {
     NANOSECOND = 1, MICROSECOND = 1000, MILLISECOND = 1000000, SECOND = S,
     MINUTE = 60 * S, HOUR = 3600 * S,
-    RFC3339 = "2006-01-02T15:04:05Z07:00",
-    RFC3339NANO = "2006-01-02T15:04:05.999999999Z07:00",
-    RFC822 = "02 Jan 06 15:04 MST",
-    RFC822Z = "02 Jan 06 15:04 -0700",
-    RFC850 = "Monday, 02-Jan-06 15:04:05 MST",
-    RFC1123 = "Mon, 02 Jan 2006 15:04:05 MST",
-    RFC1123Z = "Mon, 02 Jan 2006 15:04:05 -0700",
-    KITCHEN = "3:04PM",
-    STAMP = "Jan _2 15:04:05",
-    STAMP_MILLI = "Jan _2 15:04:05.000",
-    STAMP_MICRO = "Jan _2 15:04:05.000000",
-    STAMP_NANO = "Jan _2 15:04:05.000000000",
-    DATE_TIME = "2006-01-02 15:04:05",
-    DATE_ONLY = "2006-01-02",
-    TIME_ONLY = "15:04:05",
-    JANUARY = 1, FEBRUARY = 2, MARCH = 3, APRIL = 4, MAY = 5, JUNE = 6, JULY = 7, AUGUST = 8,
-    SEPTEMBER = 9, OCTOBER = 10, NOVEMBER = 11, DECEMBER = 12,
-    SUNDAY = 0, MONDAY = 1, TUESDAY = 2, WEDNESDAY = 3, THURSDAY = 4, FRIDAY = 5, SATURDAY = 6,
 }
 
 ---------------------------------------------------------------------------------------------------
@@ -53,17 +38,6 @@ local function trunc(v)
     if math.type(v) == "integer" then return v end
     if v ~= v or v >= 2 ^ 63 or v < -2 ^ 63 then return mininteger end
     return math.tointeger(v >= 0 and floor(v) or -floor(-v))
-end
-
-local function check_int(v, n, name)
-    if type(v) ~= "number" then bad(3, n, name, "number expected, got " .. type(v)) end
-    return trunc(v)
-end
-
-local function check_string(v, n, name)
-    if type(v) == "number" then return tostring(v) end
-    if type(v) ~= "string" then bad(3, n, name, "string expected, got " .. type(v)) end
-    return v
 end
 
 local function invalid(message)
@@ -93,63 +67,21 @@ local function check_location(v, n, name)
     return v
 end
 
-local function zone_id(loc) return object_fields(loc)._id end
-
 function Location:string()
     return object_fields(check_location(self, 1, "string"))._name
 end
 Location.__tostring = Location.string
 
-local UTC, LOCAL = location(0), location(1)
-time.utc, time.localtz = UTC, LOCAL
+local LOCAL = location(1)
+time.localtz = LOCAL
 
 ---------------------------------------------------------------------------------------------------
--- Duration
+-- Duration: nanoseconds `_ns`. Only the calendar half makes Duration values, so their methods
+-- live there.
 
 local Duration = { __opaque = true, __name = "time.Duration", __gc = release }
 Duration.__index = Duration
-local function duration(ns) return new_object(Duration, { _ns = ns }) end
 local function duration_ns(d) return object_fields(d)._ns end
-
-local function check_duration(v, n, name)
-    if getmetatable(v) ~= Duration then bad(3, n, name, "duration expected") end
-    return duration_ns(v)
-end
-
--- Integer division toward zero, as Go divides.
-local function quot(a, b)
-    local q = a // b
-    if q < 0 and q * b ~= a then q = q + 1 end
-    return q
-end
-
--- Go's float conversions (whole units + fraction); a whole number stays an integer so that it
--- prints the way Wippy prints it ("1", not "1.0").
-local function units(ns, unit)
-    local whole = quot(ns, unit)
-    local rest = ns - whole * unit
-    if rest == 0 then return whole end
-    return whole + rest / unit
-end
-
-function Duration:nanoseconds()
-    local ns = check_duration(self, 1, "nanoseconds")
-    return ns
-end
-function Duration:microseconds() return quot(check_duration(self, 1, "microseconds"), 1000) end
-function Duration:milliseconds() return quot(check_duration(self, 1, "milliseconds"), 1000000) end
-function Duration:seconds() return units(check_duration(self, 1, "seconds"), S) end
-function Duration:minutes() return units(check_duration(self, 1, "minutes"), 60 * S) end
-function Duration:hours() return units(check_duration(self, 1, "hours"), 3600 * S) end
-Duration.__tostring = function(d)
-    return bridge.format_duration(check_duration(d, 1, "tostring"))
-end
-
--- Go type names, for messages that name the type of a value given as a duration.
-local GO_TYPES = {
-    ["nil"] = "*lua.LNilType", boolean = "lua.LBool", table = "*lua.LTable",
-    ["function"] = "*lua.LFunction", thread = "*lua.LState", userdata = "*lua.LUserData",
-}
 
 -- A duration where `sleep`, `after`, `timer` and `ticker` take one: ns or nil, message.
 local function to_ns(d)
@@ -158,16 +90,6 @@ local function to_ns(d)
     if kind == "string" then return bridge.parse_duration(d) end
     if getmetatable(d) == Duration then return duration_ns(d) end
     return nil, "duration must be number or string"
-end
-
--- A duration where `parse_duration` and `Time:add` take one, with Wippy's messages.
-local function duration_value(d)
-    local kind = type(d)
-    if kind == "number" or kind == "string" then return to_ns(d) end
-    local mt = getmetatable(d)
-    if mt == Duration then return duration_ns(d) end
-    if mt ~= nil and mt.__opaque then return nil, "invalid duration type: *" .. mt.__name end
-    return nil, "invalid value type: " .. (GO_TYPES[kind] or kind)
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -192,104 +114,7 @@ local function check_time(v, n, name)
     return object_fields(v)
 end
 
--- year, month, day, hour, minute, second, weekday, year_day in the Time's own zone.
-local function fields(t) return bridge.civil(t._s + t._off) end
-
-function Time:unix() return check_time(self, 1, "unix")._s end
-function Time:unix_nano()
-    local t = check_time(self, 1, "unix_nano")
-    return t._s * S + t._n
-end
-function Time:add(d)
-    local t = check_time(self, 1, "add")
-    local ns, err = duration_value(d)
-    if ns == nil then bad(2, 2, "add", err) end
-    local s, n = t._s + ns // S, t._n + ns % S
-    if n >= S then s, n = s + 1, n - S end
-    return new_time(s, n, t._loc)
-end
-function Time:sub(other)
-    local t = check_time(self, 1, "sub")
-    local u = check_time(other, 2, "sub")
-    return duration(bridge.sub(t._s, t._n, u._s, u._n))
-end
-function Time:add_date(years, months, days)
-    local t = check_time(self, 1, "add_date")
-    local y, m = check_int(years, 2, "add_date"), check_int(months, 3, "add_date")
-    local d = check_int(days, 4, "add_date")
-    local s, n = bridge.add_date(t._s, t._n, zone_id(t._loc), y, m, d)
-    return new_time(s, n, t._loc)
-end
-function Time:before(other)
-    local t, u = check_time(self, 1, "before"), check_time(other, 2, "before")
-    return t._s < u._s or (t._s == u._s and t._n < u._n)
-end
-function Time:after(other)
-    local t, u = check_time(self, 1, "after"), check_time(other, 2, "after")
-    return t._s > u._s or (t._s == u._s and t._n > u._n)
-end
-function Time:equal(other)
-    local t, u = check_time(self, 1, "equal"), check_time(other, 2, "equal")
-    return t._s == u._s and t._n == u._n
-end
-function Time:format(layout)
-    local t = check_time(self, 1, "format")
-    local text = check_string(layout, 2, "format")
-    return bridge.format(text, t._s, t._n, t._off, t._abbr)
-end
-function Time:format_rfc3339()
-    local t = check_time(self, 1, "format_rfc3339")
-    return bridge.format(time.RFC3339, t._s, t._n, t._off, t._abbr)
-end
-function Time:date()
-    local y, m, d = fields(check_time(self, 1, "date"))
-    return y, m, d
-end
-function Time:clock()
-    local _, _, _, h, mi, s = fields(check_time(self, 1, "clock"))
-    return h, mi, s
-end
-function Time:year() return (fields(check_time(self, 1, "year"))) end
-function Time:month() return (select(2, fields(check_time(self, 1, "month")))) end
-function Time:day() return (select(3, fields(check_time(self, 1, "day")))) end
-function Time:hour() return (select(4, fields(check_time(self, 1, "hour")))) end
-function Time:minute() return (select(5, fields(check_time(self, 1, "minute")))) end
-function Time:second() return (select(6, fields(check_time(self, 1, "second")))) end
-function Time:weekday() return (select(7, fields(check_time(self, 1, "weekday")))) end
-function Time:year_day() return (select(8, fields(check_time(self, 1, "year_day")))) end
-function Time:nanosecond() return check_time(self, 1, "nanosecond")._n end
-function Time:is_zero()
-    local t = check_time(self, 1, "is_zero")
-    return t._s == ZERO_UNIX and t._n == 0
-end
-function Time:in_location(loc)
-    local t = check_time(self, 1, "in_location")
-    return new_time(t._s, t._n, check_location(loc, 2, "in_location"))
-end
-function Time:location() return check_time(self, 1, "location")._loc end
-function Time:utc()
-    local t = check_time(self, 1, "utc")
-    return new_time(t._s, t._n, UTC)
-end
-function Time:in_local()
-    local t = check_time(self, 1, "in_local")
-    return new_time(t._s, t._n, LOCAL)
-end
-
--- Go's Round and Truncate: multiples of a Duration since the zero time; d <= 0 changes nothing.
-local function step(self, t, d, round)
-    if d <= 0 then return self end
-    local s, n = bridge.truncate(t._s, t._n, d, round)
-    return new_time(s, n, t._loc)
-end
-function Time:round(d)
-    local t = check_time(self, 1, "round")
-    return step(self, t, check_duration(d, 2, "round"), true)
-end
-function Time:truncate(d)
-    local t = check_time(self, 1, "truncate")
-    return step(self, t, check_duration(d, 2, "truncate"), false)
-end
+-- Metamethods are looked up raw, so they stay here.
 Time.__tostring = function(self)
     local t = check_time(self, 1, "tostring")
     return bridge.format(STRING_LAYOUT, t._s, t._n, t._off, t._abbr)
@@ -299,52 +124,6 @@ end
 -- Module functions
 
 function time.now() return from_ns(bridge.now_ns()) end
-
-function time.unix(sec, nsec)
-    local s, n = check_int(sec, 1, "unix"), check_int(nsec, 2, "unix")
-    return new_time(s + n // S, n % S, LOCAL)
-end
-
-function time.date(year, month, day, hour, minute, sec, nsec, ...)
-    local y, mo = check_int(year, 1, "date"), check_int(month, 2, "date")
-    local d, h = check_int(day, 3, "date"), check_int(hour, 4, "date")
-    local mi, s = check_int(minute, 5, "date"), check_int(sec, 6, "date")
-    local ns = check_int(nsec, 7, "date")
-    local loc = LOCAL
-    if select("#", ...) > 0 then loc = check_location((...), 8, "date") end
-    local unix, n = bridge.date(y, mo, d, h, mi, s, ns, zone_id(loc))
-    return new_time(unix, n, loc)
-end
-
-function time.parse(layout, value, ...)
-    local l, v = check_string(layout, 1, "parse"), check_string(value, 2, "parse")
-    local loc = LOCAL
-    if select("#", ...) > 0 then loc = check_location((...), 3, "parse") end
-    local s, n, zone = bridge.parse(l, v, zone_id(loc))
-    if s == nil then return invalid(n) end
-    return new_time(s, n, location(zone))
-end
-
-function time.parse_duration(v)
-    local ns, err = duration_value(v)
-    if ns == nil then return invalid(err) end
-    return duration(ns)
-end
-
-function time.load_location(name)
-    local text = check_string(name, 1, "load_location")
-    if text == "" then return invalid("empty location name") end
-    local zone, err = bridge.load_location(text)
-    if zone == nil then
-        return nil, errors.new({ message = err, kind = errors.NOT_FOUND, retryable = false })
-    end
-    return location(zone)
-end
-
-function time.fixed_zone(name, offset)
-    local text, seconds = check_string(name, 1, "fixed_zone"), check_int(offset, 2, "fixed_zone")
-    return location(bridge.fixed_zone(text, seconds))
-end
 
 function time.sleep(d)
     local ns, err = to_ns(d)
@@ -400,5 +179,38 @@ function time.timer(d) return start(d, "time.timer", false, Timer) end
 function time.ticker(d) return start(d, "time.ticker", true, Ticker) end
 
 if bridge.set_time_factory ~= nil then bridge.set_time_factory(from_ns) end
+
+---------------------------------------------------------------------------------------------------
+-- The calendar half, loaded once by the first lookup that misses in `time`, `Time` (methods of
+-- Time values) or `Location`, or by pairs() over one of them. The tables lose their metatable
+-- first: lookups inside the calendar chunk cannot recurse, and a name still missing is nil.
+-- Its locals come as arguments, in the order time_calendar.lua lists them (cheaper than a table).
+
+local LAZY = {}
+
+local function load_calendar()
+    setmetatable(time, nil)
+    setmetatable(Time, nil)
+    setmetatable(Location, nil)
+    local chunk, calendar_bridge = bridge.calendar()
+    bridge.calendar = nil
+    chunk(calendar_bridge, time, Time, Location, Duration, S, bad, trunc, invalid, location,
+        check_location, duration_ns, to_ns, new_time, check_time, new_object, object_fields, LOCAL,
+        select, type, getmetatable, tostring)
+end
+
+function LAZY.__index(t, k)
+    load_calendar()
+    return t[k]
+end
+
+function LAZY.__pairs(t)
+    load_calendar()
+    return pairs(t)
+end
+
+setmetatable(time, LAZY)
+setmetatable(Time, LAZY)
+setmetatable(Location, LAZY)
 
 return time
