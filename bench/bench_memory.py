@@ -36,17 +36,13 @@ from typing import Any
 
 import lupa.lua54 as lupa_lua
 from bench_orders import (
-    LuaVariant,
-    NativeVariant,
-    Variant,
+    all_variants,
     measure_memory,
     rss_bytes,
     stdout_silenced,
 )
 from rich.console import Console
 from rich.table import Table
-from temporalio.worker import UnsandboxedWorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from luaflow.engine import Programs
 from luaflow.engine.temporal import DevServer
@@ -315,11 +311,7 @@ async def cached(n: int, concurrency: int) -> dict[str, float]:
         server = DevServer(Path(tmp) / "temporal")
         await server.start()
         try:
-            variants: list[Variant] = [
-                NativeVariant("native-sandboxed", server.address, SandboxedWorkflowRunner()),
-                NativeVariant("native-unsandboxed", server.address, UnsandboxedWorkflowRunner()),
-                LuaVariant(server.address, Path(tmp)),
-            ]
+            variants = all_variants(server.address, Path(tmp))
             figures: dict[str, float] = {}
             for variant in variants:
                 console.log(f"{variant.name}: {n} workflows parked in a timer")

@@ -276,6 +276,15 @@ class Figures:
         return self.n / self.seconds
 
 
+def all_variants(address: str, scratch: Path) -> list[Variant]:
+    """The three variants every comparison runs, on the server at `address`."""
+    return [
+        NativeVariant("native-sandboxed", address, SandboxedWorkflowRunner()),
+        NativeVariant("native-unsandboxed", address, UnsandboxedWorkflowRunner()),
+        LuaVariant(address, scratch),
+    ]
+
+
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
     """glibc, for malloc_trim; None elsewhere (RSS figures then read lower)."""
@@ -501,11 +510,7 @@ async def bench(args: argparse.Namespace) -> list[Figures]:
         server = DevServer(Path(tmp) / "temporal")
         await server.start()
         try:
-            variants: list[Variant] = [
-                NativeVariant("native-sandboxed", server.address, SandboxedWorkflowRunner()),
-                NativeVariant("native-unsandboxed", server.address, UnsandboxedWorkflowRunner()),
-                LuaVariant(server.address, Path(tmp)),
-            ]
+            variants = all_variants(server.address, Path(tmp))
             figures = {v.name: Figures(v.name) for v in variants}
             with stdout_silenced():
                 for variant in variants:

@@ -23,7 +23,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from luaflow.lua import LuaflowError, LuaState, json_module, lua_table, parse_go_duration
+from luaflow.lua import (
+    MAX_DEPTH,
+    LuaflowError,
+    LuaState,
+    ValueConversionError,
+    check_incoming,
+    json_module,
+    lua_table,
+    parse_go_duration,
+)
 from luaflow.lua._modules import lua_source
 from luaflow.lua._runtime import ModuleLoader
 from luaflow.registry import Entry, Registry
@@ -34,12 +43,9 @@ _HTTP_LUA = lua_source("http.lua", "luaflow.http")
 DEFAULT_MAX_BODY = 120 * 1024 * 1024
 #: Deepest nesting of a JSON request body (arrays and objects) a handler is given: as deep as
 #: Lua values may be to cross back out (json.encode, payloads).
-MAX_JSON_DEPTH = 128
+MAX_JSON_DEPTH = MAX_DEPTH
 #: JSON bodies larger than this are checked off the event loop.
 _INLINE_CHECK_BYTES = 64 * 1024
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 #: A header value: no control characters but tab, no surrounding whitespace (RFC 9110 5.5).
 _FIELD_VALUE = re.compile(r"(?:[^\x00-\x20\x7f](?:[ \t]*[^\x00-\x20\x7f])*)?")
@@ -86,37 +92,19 @@ class UntrustedJSONError(ValueError):
     """JSON that parses but that Lua code could not hold."""
 
 
-def load_untrusted_json(data: bytes | str) -> Any:
+def load_untrusted_json(data: bytes | str, what: str = "value") -> Any:
     """Parse JSON from outside (a request body, a command-line argument), refusing what Lua
-    code could not hold: nesting deeper than MAX_JSON_DEPTH, integers beyond 64 bits, lone
-    surrogates (UntrustedJSONError). A syntax error is a plain ValueError."""
+    code could not hold (UntrustedJSONError naming the place under `what`): nesting deeper
+    than MAX_JSON_DEPTH, integers beyond 64 bits, lone surrogates. A syntax error is a plain
+    ValueError."""
     try:
         value = json.loads(data)
     except RecursionError:
         raise UntrustedJSONError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-    # Parsed lone surrogates come from \uD800-\uDFFF escapes: with none in the bytes, the
-    # walk skips string checks and costs a type test per value.
-    strings = isinstance(data, str) or _SURROGATE_ESCAPE.search(data) is not None
-    level, depth = [[value]], -1  # the list around the value is no level of nesting
-    while level:
-        below: list[Any] = []
-        for item in level:
-            if isinstance(item, dict):
-                children: Any = [*item.keys(), *item.values()] if strings else item.values()
-            else:
-                children = item
-            if depth >= MAX_JSON_DEPTH:
-                raise UntrustedJSONError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-            for child in children:
-                kind = type(child)
-                if kind is dict or kind is list:
-                    below.append(child)
-                elif kind is int:
-                    if not _INT64_MIN <= child <= _INT64_MAX:
-                        raise UntrustedJSONError("integer out of the 64-bit range")
-                elif strings and kind is str and _SURROGATE.search(child):
-                    raise UntrustedJSONError("string with a lone surrogate (\\ud800-\\udfff)")
-        level, depth = below, depth + 1
+    try:
+        check_incoming(value, what)
+    except ValueConversionError as exc:
+        raise UntrustedJSONError(exc.message) from None
     return value
 
 
@@ -124,7 +112,7 @@ def _json_problem(body: bytes) -> str | None:
     """Why a JSON body cannot reach its handler, or None. Syntax errors are the handler's to
     answer (`body_json` reports them)."""
     try:
-        load_untrusted_json(body)
+        load_untrusted_json(body, "body")
     except UntrustedJSONError as exc:
         return str(exc)
     except ValueError:

@@ -29,6 +29,7 @@ from luaflow.lua._runtime import (
 )
 from luaflow.lua._uuid import uuid_module
 from luaflow.lua._values import (
+    MAX_DEPTH,
     PAYLOAD_LIMIT,
     ValueConversionError,
     bounded_error,
@@ -41,6 +42,7 @@ __all__ = [
     "GLOBAL_MODULES",
     "HOST_LIMITS",
     "IO_MODULES",
+    "MAX_DEPTH",
     "PAYLOAD_FORMATS",
     "PAYLOAD_LIMIT",
     "WALL_CLOCK",

@@ -214,72 +214,113 @@ def _fits(err: LuaflowError, limit: int) -> bool:
 # -- Python -> Lua ---------------------------------------------------------------------------------
 
 
-class _Footprint:
-    """Checks a Python value can enter Lua (depth, 64-bit integers, encodable strings) and
-    estimates the bytes Lua needs to hold it, before any of it is built."""
+class _Refused(Exception):
+    """A value that cannot enter Lua; the walk adds where it is."""
 
-    def __init__(self, cap: float = math.inf) -> None:
-        self.keys: list[str] = []
-        #: Stop as soon as the estimate passes this (the value will not fit anyway).
-        self.cap = cap
 
-    def path(self, base: str) -> str:
-        return base + "".join(self.keys)
+#: Where a container sits in the value: None at the top, else (its parent's place, its key).
+_Place = tuple[Any, str] | None
 
-    def size(self, value: Any, base: str, depth: int) -> int:
-        if value is None or isinstance(value, bool | float):
-            return 0
-        if isinstance(value, int):
-            if not -_INT64 <= value < _INT64:
-                raise ValueConversionError(
-                    "integer out of the 64-bit range Lua holds", self.path(base)
-                )
-            return 0
-        if isinstance(value, bytes):
+
+def _path(base: str, place: _Place, key: str = "") -> str:
+    keys = [key]
+    while place is not None:
+        place, step = place
+        keys.append(step)
+    return base + "".join(reversed(keys))
+
+
+def _leaf_size(value: Any) -> int:
+    """Bytes Lua needs for a value that is not a container, -1 for a container."""
+    if value is None or isinstance(value, bool | float):
+        return 0
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise _Refused("integer out of the 64-bit range Lua holds")
+        return 0
+    if isinstance(value, bytes):
+        return len(value) + _STRING
+    if isinstance(value, str):
+        if value.isascii():
             return len(value) + _STRING
-        if isinstance(value, str):
-            if value.isascii():
-                return len(value) + _STRING
-            try:
-                return len(value.encode("utf-8")) + _STRING
-            except UnicodeEncodeError:
-                raise ValueConversionError(
-                    "string with a lone surrogate is not text", self.path(base)
-                ) from None
-        if isinstance(value, LuaflowError) or lupa_lua.lua_type(value) is not None:
-            return 0
+        try:
+            return len(value.encode("utf-8")) + _STRING
+        except UnicodeEncodeError:
+            raise _Refused("string with a lone surrogate is not text") from None
+    if isinstance(value, LuaflowError) or lupa_lua.lua_type(value) is not None:
+        return 0
+    if isinstance(value, Mapping | list | tuple):
+        return -1
+    raise TypeError(f"cannot pass {type(value).__name__} to Lua")
+
+
+def _footprint(value: Any, base: str, cap: float) -> int:
+    """Checks a Python value can enter Lua (depth, 64-bit integers, encodable strings) and
+    estimates the bytes Lua needs to hold it, before any of it is built; stops once the
+    estimate passes `cap` (the value will not fit anyway). Level by level, a type test per value:
+    where a refused value is, is only worked out for it."""
+    try:
+        total = _leaf_size(value)
+    except _Refused as exc:
+        raise ValueConversionError(str(exc), base) from None
+    if total >= 0:
+        return total
+    total, depth = 0, 0
+    level: list[tuple[Any, _Place]] = [(value, None)]
+    while level:
         if depth >= MAX_DEPTH:
-            raise ValueConversionError(f"nested deeper than {MAX_DEPTH} levels", self.path(base))
-        if isinstance(value, Mapping):
-            total = _TABLE + _HASH_SLOT * len(value)
-            for key, item in value.items():
-                if total > self.cap:
-                    return total
-                self.keys.append(f".{key}")
-                total += self.size(str(key), base, depth + 1) + self.size(item, base, depth + 1)
-                self.keys.pop()
-            return total
-        if isinstance(value, list | tuple):
-            total = _TABLE + _ARRAY_SLOT * len(value)
-            for i, item in enumerate(value, 1):
-                if total > self.cap:
-                    return total
-                self.keys.append(f"[{i}]")
-                total += self.size(item, base, depth + 1)
-                self.keys.pop()
-            return total
-        raise TypeError(f"cannot pass {type(value).__name__} to Lua")
+            raise ValueConversionError(
+                f"nested deeper than {MAX_DEPTH} levels", _path(base, level[0][1])
+            )
+        below: list[tuple[Any, _Place]] = []
+        for container, place in level:
+            mapping = isinstance(container, Mapping)
+            total += _TABLE + (_HASH_SLOT if mapping else _ARRAY_SLOT) * len(container)
+            if total > cap:
+                return total
+            key: Any = None
+            try:
+                for key, item in container.items() if mapping else enumerate(container, 1):
+                    if mapping:
+                        text = key if type(key) is str else str(key)
+                        total += len(text) + _STRING if text.isascii() else _leaf_size(text)
+                    kind = type(item)
+                    if kind is str and item.isascii():
+                        total += len(item) + _STRING
+                    elif kind is float or kind is bool or item is None:
+                        pass
+                    elif kind is int:
+                        if not -_INT64 <= item < _INT64:
+                            raise _Refused("integer out of the 64-bit range Lua holds")
+                    else:
+                        size = _leaf_size(item)
+                        if size < 0:
+                            below.append((item, (place, _step(key, mapping))))
+                        else:
+                            total += size
+            except _Refused as exc:
+                raise ValueConversionError(
+                    str(exc), _path(base, place, _step(key, mapping))
+                ) from None
+            if total > cap:
+                return total
+        level, depth = below, depth + 1
+    return total
+
+
+def _step(key: Any, mapping: bool) -> str:
+    return f".{key}" if mapping else f"[{key}]"
 
 
 def check_incoming(value: Any, what: str = "value") -> None:
     """Refuse data from outside (a signal, an update, a start input) that cannot enter Lua."""
-    _Footprint().size(value, what, 0)
+    _footprint(value, what, math.inf)
 
 
 def lua_footprint(value: Any, cap: float = math.inf) -> int:
     """Bytes Lua needs to hold `value` (an upper estimate; the walk stops once past `cap`);
     ValueConversionError when it cannot enter Lua at all."""
-    return _Footprint(cap).size(value, "value", 0)
+    return _footprint(value, "value", cap)
 
 
 def to_lua(state: LuaState, value: Any) -> Any:
