@@ -214,6 +214,31 @@ async def test_port_collision_is_retried(tmp_path: Path, monkeypatch: pytest.Mon
         squatter.close()
 
 
+async def test_port_collision_inside_a_panic_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server's internal services bind ports of their own during start-up: losing that race
+    # is a Go panic whose message comes before a long stack trace (exit code 2).
+    real = devserver_module.find_temporal_binary()
+    launches = tmp_path / "launches"
+    fake = tmp_path / "temporal"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo x >> {launches}\n"
+        f'if [ "$(wc -l < {launches})" -eq 1 ]; then\n'
+        '  echo "panic: listen tcp 127.0.0.1:7235: bind: address already in use"\n'
+        '  for i in $(seq 100); do echo "  go.uber.org/fx.(*module).invoke frame $i"; done\n'
+        "  exit 2\n"
+        "fi\n"
+        f'exec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(devserver_module, "find_temporal_binary", lambda: fake)
+    async with DevServer(tmp_path / "state") as server:
+        assert server.pid is not None
+    assert launches.read_text().count("x") == 2
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
 async def test_server_dies_with_killed_parent(tmp_path: Path) -> None:
     script = textwrap.dedent(

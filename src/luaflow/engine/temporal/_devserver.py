@@ -268,8 +268,11 @@ class DevServer:
         try:
             while True:
                 if exited.done():
-                    tail = self._log_tail(log_offset)
-                    if "address already in use" in tail:
+                    output = self._log_since(log_offset)
+                    tail = _tail(output)
+                    # Anywhere in the output: a port taken by the server's own internal services
+                    # panics, and the message is followed by a long stack trace.
+                    if "address already in use" in output:
                         raise _PortInUseError(f"port collision:\n{tail}")
                     raise DevServerError(
                         f"Temporal dev server exited with code {proc.returncode} during start-up"
@@ -279,7 +282,7 @@ class DevServer:
                 if remaining <= 0:
                     raise DevServerError(
                         f"Temporal dev server did not become ready at {self.address}; "
-                        f"last lines of {self.log_path}:\n{self._log_tail(log_offset)}"
+                        f"last lines of {self.log_path}:\n{_tail(self._log_since(log_offset))}"
                     )
                 if await self._probe(min(remaining, 5.0)) and not exited.done():
                     return
@@ -377,14 +380,18 @@ class DevServer:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _log_tail(self, offset: int) -> str:
+    def _log_since(self, offset: int) -> str:
+        """What the server wrote to its log since `offset`."""
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(offset)
-                text = f.read().decode(errors="replace")
+                return f.read().decode(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
 
 
 def _normalise_search_attributes(attrs: Mapping[str, str]) -> dict[str, str]:
