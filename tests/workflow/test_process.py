@@ -13,6 +13,7 @@ from luaflow.workflow import (
     CallFunction,
     CancelCall,
     Command,
+    DeliverHere,
     Event,
     HostEnv,
     Message,
@@ -81,14 +82,34 @@ def test_send_to_a_host_pid_returns_at_once_and_keeps_order() -> None:
         end"""
     )
     first, timer = commands  # the sends did not wait: the timer is in the same batch
-    assert isinstance(first, ScheduleActivity) and isinstance(timer, StartTimer)
+    assert isinstance(first, DeliverHere) and isinstance(timer, StartTimer)
     assert first.args[:3] == [HOST_PID, "step", [1]]
     [second] = scheduler.step([Event(first.id, True)])  # one at a time, in order
-    assert isinstance(second, ScheduleActivity) and second.args[:3] == [HOST_PID, "step", [2]]
+    assert isinstance(second, DeliverHere) and second.args[:3] == [HOST_PID, "step", [2]]
     assert scheduler.step([Event(timer.id)]) == []
     assert scheduler.outcome is None  # the body ended, its last message is still on its way
     scheduler.step([Event(second.id, True)])
     assert value(scheduler) == [True, True]
+
+
+def test_a_pid_of_another_node_goes_through_its_queue_in_order() -> None:
+    scheduler, [first] = start(
+        f"""return function()
+            process.send("{HOST_PID}", "step", 1)
+            process.send("{HOST_PID}", "step", 2)
+        end"""
+    )
+    assert isinstance(first, DeliverHere)
+    # not this worker's node: the same message goes to the node's queue, and the second
+    # message waits for that delivery
+    [remote] = scheduler.step([Event(first.id, False)])
+    assert isinstance(remote, ScheduleActivity) and remote.args == first.args
+    assert remote.options.task_queue == "luaflow.node.node.1"
+    [second] = scheduler.step([Event(remote.id, True)])
+    assert isinstance(second, DeliverHere) and second.args[:3] == [HOST_PID, "step", [2]]
+    assert scheduler.outcome is None
+    scheduler.step([Event(second.id, True)])
+    assert value(scheduler) is None
 
 
 def test_a_failing_body_still_delivers_what_it_sent() -> None:
@@ -98,8 +119,8 @@ def test_a_failing_body_still_delivers_what_it_sent() -> None:
             error("boom")
         end"""
     )
-    assert isinstance(delivery, ScheduleActivity) and scheduler.outcome is None
-    scheduler.step([Event(delivery.id, error=LuaflowError("gone", "Timeout"))])
+    assert isinstance(delivery, DeliverHere) and scheduler.outcome is None
+    scheduler.step([Event(delivery.id, error=LuaflowError("gone", "NotFound"))])
     assert scheduler.outcome is not None and scheduler.outcome.error is not None
     assert "wf.lua:3: boom" in scheduler.outcome.error.message
 

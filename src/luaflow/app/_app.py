@@ -365,6 +365,12 @@ class App:
         """End a host process started with `spawn` with `error`, at its next wait."""
         self._runtime().kill(pid, error)
 
+    async def _deliver_here(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
+        """A workflow's message to a host PID, from a worker of this app: delivered when the
+        PID is one of this node's processes (none run before the host runtime exists)."""
+        host = self._host
+        return host is not None and await host.deliver_here(dest, topic, args, sender)
+
     def worker_host(self, entry: Entry) -> WorkerHost:
         """What a `temporal.worker` entry serves (also used to replay histories offline)."""
         settings = client_settings(self.registry.get(str(entry.data["client"])))
@@ -376,6 +382,7 @@ class App:
             tq_prefix=settings.tq_prefix,
             programs=self.programs(),
             search_types=declared_search_attributes(self.registry),
+            deliver_local=self._deliver_here,
         )
         for wf in self.registry.by_kind("workflow.lua"):
             if meta_worker(wf, "workflow") == str(entry.id):

@@ -369,6 +369,13 @@ class HostRuntime:
             self._delivered.popitem(last=False)
         return True
 
+    async def deliver_here(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
+        """The local activity of a workflow worker of this app (DELIVER_HERE_ACTIVITY): deliver
+        when `dest` is a PID of this node, else False (the run then uses the node's queue)."""
+        if node_of(dest) != self.node:
+            return False
+        return await self.deliver(dest, topic, args, sender)
+
     def node_worker(self, client: Client, tq_prefix: str) -> Worker:
         """The worker of this node's queue: workflows reach its host processes through it."""
         return Worker(

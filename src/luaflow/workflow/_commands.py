@@ -132,6 +132,17 @@ _HOST_PID_PREFIX = "{luaflow@"
 #: The activity that puts a workflow's message into a host process's mailbox. It runs on the
 #: node's own task queue, so only the luaflow process owning the PID can execute it.
 DELIVER_ACTIVITY = "luaflow.deliver"
+#: The local activity a workflow worker runs for a message to a host PID: it delivers the
+#: message when the PID belongs to the worker's own node, and says whether it did.
+DELIVER_HERE_ACTIVITY = "luaflow.deliver-here"
+
+
+@dataclass
+class DeliverHere(Command):
+    """A message to a host process, tried first as a local activity of the worker running the
+    task (no task queue between them); its event's value is False when the PID is elsewhere."""
+
+    args: list[Any] = field(default_factory=list)  # dest, topic, values, sender
 
 
 def host_pid(node: str, number: int) -> str:

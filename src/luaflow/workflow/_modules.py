@@ -46,6 +46,7 @@ from luaflow.workflow._commands import (
     CancelExternal,
     Command,
     ContinueAsNew,
+    DeliverHere,
     Event,
     Message,
     ReplyUpdate,
@@ -728,6 +729,7 @@ class WorkflowModules(ProcessModules):
 
     def _deliver_next(self, dest: str) -> None:
         queued = self._deliveries[dest]
+        delivery = queued[0]
 
         def delivered(event: Event) -> None:
             queued.popleft()
@@ -738,7 +740,17 @@ class WorkflowModules(ProcessModules):
             if not self._deliveries and self._drained is not None:
                 self.scheduler.channels.close(self._drained)
 
-        self.scheduler.issue_background(queued[0], delivered)
+        def tried_here(event: Event) -> None:
+            if event.error is None and event.value is False:  # the PID is on another node
+                self.scheduler.issue_background(delivery, delivered)
+            else:
+                delivered(event)
+
+        if self.env.patched(HOST_SEND_HERE):
+            here = DeliverHere(delivery.site, list(delivery.args))
+            self.scheduler.issue_background(here, tried_here)
+        else:
+            self.scheduler.issue_background(delivery, delivered)
 
     def _install_process(self) -> None:
         """The `process` global of workflows (workflow/workflow_process.lua)."""
@@ -794,6 +806,11 @@ class WorkflowModules(ProcessModules):
 #: Marks runs whose messages to host PIDs do not wait for their delivery (as in Wippy). Runs
 #: recorded before it replay the way they ran: the sender waited for the delivery activity.
 HOST_SEND_ASYNC = "luaflow.host-send-async"
+
+#: Marks runs whose messages to host PIDs go first to the worker running the task, as a local
+#: activity (DeliverHere), and through the PID's node queue only when it is not there. Runs
+#: recorded before it replay with the node-queue activity alone.
+HOST_SEND_HERE = "luaflow.host-send-here"
 
 #: How long a message to a host process waits for its node to pick it up before it counts as
 #: undeliverable (the node is gone, and with it the process).

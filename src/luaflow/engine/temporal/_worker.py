@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,10 +47,12 @@ from luaflow.lua._errors import NOT_FOUND
 from luaflow.registry import Entry
 from luaflow.workflow import (
     CANCEL_TOPIC,
+    DELIVER_HERE_ACTIVITY,
     UPDATE_ADDRESS,
     CancelActivity,
     CancelExternal,
     Command,
+    DeliverHere,
     Event,
     Message,
     ReplyUpdate,
@@ -63,6 +65,8 @@ from luaflow.workflow import (
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: A local delivery only puts a message into a mailbox; past this it counts as failed.
+_DELIVER_HERE_TIMEOUT = timedelta(seconds=10)
 
 
 @dataclass
@@ -78,6 +82,17 @@ class WorkerHost:
     workflows: dict[str, Entry] = field(default_factory=dict)  # workflow type -> entry
     search_types: dict[str, str] = field(default_factory=dict)  # declared search attributes
     activities: dict[str, Entry] = field(default_factory=dict)  # activity type -> entry
+    #: Puts a workflow's message into a host process of this worker's node, or says it cannot
+    #: (the PID lives elsewhere); None when nothing here runs host processes.
+    deliver_local: Callable[[str, str, list[Any], str], Awaitable[bool]] | None = None
+
+    @activity.defn(name=DELIVER_HERE_ACTIVITY)
+    async def deliver_here(self, dest: str, topic: str, args: list[Any], sender: str) -> bool:
+        """A message to a host PID, tried as a local activity of the run's own task: when the
+        PID is on this node it arrives without a task queue in between (DeliverHere)."""
+        if self.deliver_local is None:
+            return False
+        return await self.deliver_local(dest, topic, args, sender)
 
     @activity.defn(dynamic=True)
     def run_activity(self, args: Sequence[RawValue]) -> Any:
@@ -372,6 +387,14 @@ class LuaWorkflow:
             )
             self.outgoing_context = None
             self._activities[command.id] = future
+        elif isinstance(command, DeliverHere):
+            future = workflow.start_local_activity(
+                DELIVER_HERE_ACTIVITY,
+                args=command.args,
+                start_to_close_timeout=_DELIVER_HERE_TIMEOUT,
+                retry_policy=TemporalRetryPolicy(maximum_attempts=1),
+                summary=command.site or None,
+            )
         elif isinstance(command, StartChild):
             if command.wait:
                 future = asyncio.ensure_future(
@@ -555,7 +578,7 @@ def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> 
         client,
         task_queue=host.task_queue,
         workflows=[] if settings.disable_workflows else [LuaWorkflow],
-        activities=[host.run_activity],
+        activities=[host.run_activity, host.deliver_here],
         activity_executor=ThreadPoolExecutor(max_workers=min(workers, 64)),
         workflow_runner=UnsandboxedWorkflowRunner(),
         interceptors=workflow_interceptors(),
