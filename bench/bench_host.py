@@ -6,14 +6,17 @@ arrives. Both variants run against one embedded dev server, in this process:
 
 * ``luaflow``: a Lua host function (``function.lua`` run with ``App.call``) doing
   ``process.send(pid, "ping", n)`` and ``process.listen("pong"):receive()``; the Lua workflow
-  answers with ``process.send(msg:from(), "pong", n + 1)``, which is an activity delivering into
-  the host function's mailbox (exactly once, B5);
+  answers with ``process.send(msg:from(), "pong", n + 1)``, delivered into the host function's
+  mailbox exactly once (B5) by a local activity of the worker running the workflow (the host
+  function lives in the worker's process);
 * ``native``: a Python client signalling a ``@workflow.defn`` workflow (unsandboxed runner, as
   luaflow uses) that answers by running an activity putting n + 1 into an ``asyncio.Queue`` the
-  client reads: the same signal + activity path, written by hand.
+  client reads: the same signal + activity path, written by hand;
+* ``native-local``: the same, answering with a local activity (what luaflow does when the host
+  process lives in the process of the worker running the workflow, as here).
 
-Rounds run in palindromic order (native, luaflow, luaflow, native) after warm-up pings; every
-answer is checked. Usage: ``python bench/bench_host.py [--k 200] [--rounds 2]``.
+Rounds run in palindromic order after warm-up pings; every answer is checked.
+Usage: ``python bench/bench_host.py [--k 200] [--rounds 2]``.
 """
 
 from __future__ import annotations
@@ -103,15 +106,17 @@ class NativeEcho:
         self.stopped = True
 
     @workflow.run
-    async def run(self) -> str:
+    async def run(self, local: bool) -> str:
         while True:
             await workflow.wait_condition(lambda: bool(self.pings) or self.stopped)
             if self.stopped:
                 return "stopped"
             n = self.pings.pop(0)
-            await workflow.execute_activity(
-                answer, n + 1, start_to_close_timeout=timedelta(seconds=10)
-            )
+            timeout = timedelta(seconds=10)
+            if local:
+                await workflow.execute_local_activity(answer, n + 1, start_to_close_timeout=timeout)
+            else:
+                await workflow.execute_activity(answer, n + 1, start_to_close_timeout=timeout)
 
 
 async def luaflow_round(app: App, pid: str, k: int) -> list[float]:
@@ -133,7 +138,7 @@ async def native_round(client: Client, workflow_id: str, k: int) -> list[float]:
 
 
 async def bench(k: int, rounds: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {"native": [], "luaflow": []}
+    results: dict[str, list[float]] = {"native": [], "native-local": [], "luaflow": []}
     with tempfile.TemporaryDirectory() as tmp:
         server = DevServer(Path(tmp) / "server")
         await server.start()
@@ -155,22 +160,27 @@ async def bench(k: int, rounds: int) -> dict[str, list[float]]:
                 activities=[answer],
                 workflow_runner=UnsandboxedWorkflowRunner(),
             ):
-                native = await client.start_workflow(
-                    NativeEcho.run, id=f"native-{uuid.uuid4().hex}", task_queue=native_queue
-                )
+                natives = {
+                    name: await client.start_workflow(
+                        NativeEcho.run, name == "native-local",
+                        id=f"{name}-{uuid.uuid4().hex}", task_queue=native_queue,
+                    )
+                    for name in ("native", "native-local")
+                }  # fmt: skip
                 await luaflow_round(app, pid, WARMUP)
-                await native_round(client, native.id, WARMUP)
-                order = ["native", "luaflow"] * rounds
+                for handle in natives.values():
+                    await native_round(client, handle.id, WARMUP)
                 for i in range(rounds):
-                    pair = order[2 * i : 2 * i + 2]
-                    for name in pair if i % 2 == 0 else reversed(pair):
+                    for name in results if i % 2 == 0 else reversed(list(results)):
                         if name == "luaflow":
                             results[name] += await luaflow_round(app, pid, k)
                         else:
-                            results[name] += await native_round(client, native.id, k)
-                await native.signal(NativeEcho.stop)
+                            results[name] += await native_round(client, natives[name].id, k)
+                for handle in natives.values():
+                    await handle.signal(NativeEcho.stop)
                 await lua.signal("stop")
-                if await native.result() != "stopped" or await lua.result() != "stopped":
+                done = [await h.result() for h in natives.values()] + [await lua.result()]
+                if done != ["stopped"] * 3:
                     raise SystemExit("an echo workflow did not stop cleanly")
         finally:
             await app.stop()
@@ -185,15 +195,16 @@ def main() -> int:
     args = parser.parse_args()
     results = asyncio.run(bench(args.k, args.rounds))
     table = Table(title=f"host -> workflow -> host round trip ({args.k} x {args.rounds} each)")
-    for column in ("variant", "round trips", "p50 ms", "p95 ms", "mean ms", "vs native"):
+    columns = ("variant", "round trips", "p50 ms", "p95 ms", "mean ms", "p50 vs native",
+               "p50 vs native-local")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right")
-    base = statistics.mean(results["native"])
+    bases = [statistics.median(results[name]) for name in ("native", "native-local")]
     for name, took in results.items():
-        p95 = statistics.quantiles(took, n=20)[-1]
-        mean = statistics.mean(took)
+        p50, p95 = statistics.median(took), statistics.quantiles(took, n=20)[-1]
         table.add_row(
-            name, str(len(took)), f"{statistics.median(took):.1f}", f"{p95:.1f}",
-            f"{mean:.1f}", f"{mean / base:.2f}x",
+            name, str(len(took)), f"{p50:.1f}", f"{p95:.1f}", f"{statistics.mean(took):.1f}",
+            *(f"{p50 / base:.2f}x" for base in bases),
         )  # fmt: skip
     Console().print(table)
     return 0
