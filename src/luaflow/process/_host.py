@@ -43,6 +43,7 @@ from temporalio.worker import Worker
 from luaflow.engine import Programs, task_queue_of, worker_for_queue, workflow_type
 from luaflow.engine.temporal import (
     ClientSettings,
+    code_build_id,
     from_failure,
     temporal_retry_policy,
     typed_search_attributes,
@@ -379,7 +380,10 @@ class HostRuntime:
     def node_worker(self, client: Client, tq_prefix: str) -> Worker:
         """The worker of this node's queue: workflows reach its host processes through it."""
         return Worker(
-            client, task_queue=tq_prefix + node_queue(self.node), activities=[self.deliver]
+            client,
+            task_queue=tq_prefix + node_queue(self.node),
+            activities=[self.deliver],
+            build_id=code_build_id(self.registry),
         )
 
     # -- the process global ----------------------------------------------------------------------

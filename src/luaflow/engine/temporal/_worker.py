@@ -9,6 +9,7 @@ and the SDK's replay gives durability and non-determinism detection.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
+from luaflow import __version__
 from luaflow.engine._programs import (
     Programs,
     meta_worker,
@@ -44,7 +46,7 @@ from luaflow.lua import (
     parse_go_duration,
 )
 from luaflow.lua._errors import NOT_FOUND
-from luaflow.registry import Entry
+from luaflow.registry import Entry, Registry
 from luaflow.workflow import (
     CANCEL_TOPIC,
     DELIVER_HERE_ACTIVITY,
@@ -570,10 +572,23 @@ def workflow_interceptors() -> list[Interceptor]:
     return [HeaderInterceptor(lambda: _TemporalEnv(_host()).pid())]
 
 
+def code_build_id(registry: Registry) -> str:
+    """The build id luaflow's workers report unless `worker_options.build_id` sets one:
+    luaflow's version and the app's Lua sources, the code the workers run. (The SDK's default
+    hashes the bytecode of every imported Python module: a quarter of a second before the first
+    worker of a process can poll, and blind to the Lua code.)"""
+    digest = hashlib.sha256(__version__.encode())
+    for entry_id, entry in sorted(registry.entries.items(), key=lambda item: str(item[0])):
+        if entry.source is not None:
+            digest.update(f"\0{entry_id}\0{len(entry.source)}\0{entry.source}".encode())
+    return f"luaflow-{__version__}-{digest.hexdigest()[:20]}"
+
+
 def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> Worker:
     """A Worker serving `host`; registered so the dynamic workflow can find it."""
     register_host(host)
     workers = settings.kwargs.get("max_concurrent_activities", 100)
+    kwargs = {"build_id": code_build_id(host.programs.registry), **settings.kwargs}
     return Worker(
         client,
         task_queue=host.task_queue,
@@ -582,7 +597,7 @@ def build_worker(client: Client, host: WorkerHost, settings: WorkerSettings) -> 
         activity_executor=ThreadPoolExecutor(max_workers=min(workers, 64)),
         workflow_runner=UnsandboxedWorkflowRunner(),
         interceptors=workflow_interceptors(),
-        **settings.kwargs,
+        **kwargs,
     )
 
 
