@@ -13,10 +13,7 @@ import hmac
 import math
 import time
 from collections.abc import Callable
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from typing import TYPE_CHECKING, Any
 
 from luaflow.lua._args import args_lib, checked_table
 from luaflow.lua._errors import INTERNAL, INVALID, LuaflowError
@@ -26,6 +23,9 @@ from luaflow.lua._modules import lua_result
 from luaflow.lua._runtime import LuaState
 from luaflow.lua._uuid import OS_RANDOM, RandomSource, UuidGenerator
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
 #: Largest `n` for crypto.random.bytes / crypto.random.string.
 MAX_RANDOM_BYTES = 1_048_576
 MAX_PBKDF2_ITERATIONS = 10_000_000
@@ -33,9 +33,10 @@ NONCE_SIZE = 12
 
 DEFAULT_CHARSET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-_CIPHERS: dict[str, tuple[type[AESGCM] | type[ChaCha20Poly1305], tuple[int, ...], str]] = {
-    "aes": (AESGCM, (16, 24, 32), "key must be 16, 24, or 32 bytes"),
-    "chacha20": (ChaCha20Poly1305, (32,), "key must be 32 bytes"),
+#: Key sizes and the error for another size, by cipher name.
+_CIPHERS: dict[str, tuple[tuple[int, ...], str]] = {
+    "aes": ((16, 24, 32), "key must be 16, 24, or 32 bytes"),
+    "chacha20": ((32,), "key must be 32 bytes"),
 }
 
 
@@ -92,24 +93,33 @@ def random_string(rng: RandomSource, n: int, charset: bytes = DEFAULT_CHARSET) -
     return bytes(charset[i] for i in random_indexes(rng, n, len(charset)))
 
 
-def seal(cipher: str, data: bytes, key: bytes, aad: bytes | None, rng: RandomSource) -> bytes:
-    """`nonce(12) ‖ ciphertext ‖ tag(16)` with a nonce drawn from `rng`."""
-    aead, sizes, message = _CIPHERS[cipher]
+def _aead(cipher: str, key: bytes) -> AESGCM | ChaCha20Poly1305:
+    """The AEAD of `cipher` over `key`, once the key size is checked."""
+    # cryptography is imported on first use, not with the module: it slows every CLI start.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+    sizes, message = _CIPHERS[cipher]
     if len(key) not in sizes:
         raise _invalid(message)
+    return AESGCM(key) if cipher == "aes" else ChaCha20Poly1305(key)
+
+
+def seal(cipher: str, data: bytes, key: bytes, aad: bytes | None, rng: RandomSource) -> bytes:
+    """`nonce(12) ‖ ciphertext ‖ tag(16)` with a nonce drawn from `rng`."""
+    aead = _aead(cipher, key)
     nonce = random_bytes(rng, NONCE_SIZE)
-    return nonce + aead(key).encrypt(nonce, data, aad)
+    return nonce + aead.encrypt(nonce, data, aad)
 
 
 def open_sealed(cipher: str, data: bytes, key: bytes, aad: bytes | None) -> bytes:
     """The plaintext of `seal` output; a wrong key, AAD or a tampered message is Internal."""
-    aead, sizes, message = _CIPHERS[cipher]
-    if len(key) not in sizes:
-        raise _invalid(message)
+    from cryptography.exceptions import InvalidTag
+
+    aead = _aead(cipher, key)
     if len(data) < NONCE_SIZE:
         raise _invalid("encrypted data too short")
     try:
-        return aead(key).decrypt(data[:NONCE_SIZE], data[NONCE_SIZE:], aad)
+        return aead.decrypt(data[:NONCE_SIZE], data[NONCE_SIZE:], aad)
     except InvalidTag:
         raise LuaflowError(
             "decrypt: cipher: message authentication failed", INTERNAL, False

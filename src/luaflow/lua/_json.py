@@ -14,12 +14,12 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import lupa.lua54 as lupa_lua
 
 from luaflow.lua._errors import INTERNAL, INVALID, LuaflowError
 
 if TYPE_CHECKING:
+    from jsonschema import ValidationError
     from jsonschema.protocols import Validator
 
     from luaflow.lua._runtime import LuaState
@@ -292,22 +292,21 @@ def to_go_any(state: LuaState, value: Any, depth: int = 0) -> Any:
 @functools.lru_cache(maxsize=100)
 def compile_schema(text: str) -> Validator:
     """The validator of a JSON schema text, compiled once (the last 100 distinct texts kept)."""
+    # Imported on first use, not with the module: jsonschema costs ~100 ms at every CLI start.
+    import jsonschema
+
     try:
         schema = json.loads(text)
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)
-    except (ValueError, jsonschema.SchemaError) as exc:
-        raise invalid(f"compile schema: {_first_line(exc)}") from None
+    except jsonschema.SchemaError as exc:
+        raise invalid(f"compile schema: {exc.message}") from None
+    except ValueError as exc:
+        raise invalid(f"compile schema: {str(exc).splitlines()[0]}") from None
     return cls(schema)
 
 
-def _first_line(exc: Exception) -> str:
-    if isinstance(exc, jsonschema.SchemaError):
-        return exc.message
-    return str(exc).splitlines()[0]
-
-
-def _pointer(error: jsonschema.ValidationError) -> str:
+def _pointer(error: ValidationError) -> str:
     return "".join(f"/{part}" for part in error.absolute_path)
 
 

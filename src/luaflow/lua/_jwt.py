@@ -13,15 +13,16 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Callable
-from typing import Any
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING, Any
 
 from luaflow.lua._errors import INTERNAL, INVALID, LuaflowError
 from luaflow.lua._json import decode_json, marshal
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# cryptography is imported by the RS256 paths on first use, not with the module: it slows every
+# CLI start, and HMAC tokens never need it.
 
 HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 #: Algorithms golang-jwt knows; a token naming another is "unverifiable".
@@ -51,6 +52,9 @@ def _unb64url(segment: bytes) -> bytes:
 
 
 def _pem_private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if b"-----BEGIN" not in pem:
         raise ValueError("failed to parse PEM block containing private key")
     key = serialization.load_pem_private_key(pem, password=None)
@@ -60,6 +64,10 @@ def _pem_private_key(pem: bytes) -> rsa.RSAPrivateKey:
 
 
 def _pem_public_key(pem: bytes) -> rsa.RSAPublicKey:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if b"-----BEGIN" not in pem:
         raise ValueError("failed to parse PEM block containing public key")
     if b"CERTIFICATE" in pem:
@@ -87,6 +95,9 @@ def encode_token(claims: dict[str, Any], key: bytes, alg: str) -> bytes:
             private = _pem_private_key(key)
         except ValueError as exc:
             raise LuaflowError(f"invalid RSA private key: {exc}", INVALID, False) from None
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         signature = private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
     else:
         signature = hmac.new(key, signing_input, HMAC_HASHES[method]).digest()
@@ -123,6 +134,10 @@ def _check_signature(signing_input: bytes, signature: bytes, key: bytes, alg: st
         public = _pem_public_key(key)
     except ValueError as exc:
         raise JwtError(f"token is unverifiable: error while executing keyfunc: {exc}") from None
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     try:
         public.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
