@@ -146,7 +146,7 @@ def http_module(request: dict[str, Any], sink: _Sink) -> ModuleLoader:
         )
         bridge[b"request"] = state.to_lua(request)
         bridge[b"json"] = json_module(state)
-        return state.call(state.load(_HTTP_LUA.decode(), "luaflow/http.lua"), bridge)[0]
+        return state.run_own(_HTTP_LUA, "luaflow/http.lua", bridge)[0]
 
     return load
 
@@ -191,6 +191,12 @@ def _route_path(path: str) -> str:
         start = path.rindex("{")
         return f"{path[:start]}{{{path[start + 1 : -4]}:path}}"
     return path
+
+
+#: What "no idle timeout" is for uvicorn, which wants a number of seconds: a keep-alive
+#: connection stays open until its client closes it. (A server that closes idle connections
+#: races clients that reuse them, such as httpx, whose pool also keeps them 5 s.)
+_NO_IDLE_TIMEOUT = 24 * 3600
 
 
 class _QuietServer(uvicorn.Server):
@@ -271,7 +277,9 @@ class HttpService:
         """Serve until `stop()`; returns the bound address."""
         host, port = parse_addr(self.entry)
         idle = (self.entry.data.get("timeouts") or {}).get("idle")
-        keep_alive = parse_go_duration(str(idle)) / 1e9 if idle else 5.0
+        keep_alive = parse_go_duration(str(idle)) / 1e9 if idle else 0.0
+        if keep_alive <= 0:  # none, or 0: no idle timeout (SPEC 1.12, Go's http.Server)
+            keep_alive = _NO_IDLE_TIMEOUT
         config = uvicorn.Config(
             self.build(),
             host=host,
