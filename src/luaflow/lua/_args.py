@@ -12,7 +12,7 @@ from typing import Any
 from luaflow.lua._modules import lua_source
 from luaflow.lua._runtime import LuaState
 
-_ARGS_LUA = lua_source("args.lua").decode()
+_ARGS_LUA = lua_source("args.lua")
 
 #: name -> (spec, function). Spec letters, one per leading argument: s = string (numbers and
 #: errors convert), n = number, t = table, S = nil or string, B = nil or boolean, . = anything.
@@ -21,7 +21,7 @@ Checked = Mapping[str, tuple[str, Callable[..., Any]]]
 
 def args_lib(state: LuaState) -> Any:
     """The Lua table of args.lua (`checked`, `check`, `fail`, `typename`) for `state`."""
-    return state.call(state.load(_ARGS_LUA, "luaflow/args.lua"))[0]
+    return state.run_own(_ARGS_LUA, "luaflow/args.lua")[0]
 
 
 def checked_table(state: LuaState, functions: Checked, lib: Any = None, table: Any = None) -> Any:

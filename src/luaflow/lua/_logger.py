@@ -18,7 +18,7 @@ from luaflow.lua._json import marshal, to_go_any
 from luaflow.lua._modules import lua_source, lua_table
 from luaflow.lua._runtime import LuaState
 
-_LOGGER_LUA = lua_source("logger.lua").decode()
+_LOGGER_LUA = lua_source("logger.lua")
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -81,7 +81,7 @@ def logger_module(state: LuaState, sink: LogSink, entry_id: str, pid: Callable[[
     with_site = state.index(state.rt, "with_site")
     bridge = lua_table(state, {"pid": lambda: pid().encode()})
     bridge[b"emit"] = with_site(emit)
-    return state.call(state.load(_LOGGER_LUA, "luaflow/logger.lua"), bridge, args_lib(state))[0]
+    return state.run_own(_LOGGER_LUA, "luaflow/logger.lua", bridge, args_lib(state))[0]
 
 
 __all__ = ["LEVELS", "LogLine", "LogSink", "logger_module", "printed", "to_logging"]

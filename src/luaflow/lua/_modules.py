@@ -143,7 +143,7 @@ def time_module(state: LuaState, clock: Clock) -> Any:
         },
     )
     bridge[b"objects"] = state.objects  # Time, Duration and Location are userdata, as in Wippy
-    return state.call(state.load(_TIME_LUA.decode(), "luaflow/time.lua"), bridge)[0]
+    return state.run_own(_TIME_LUA, "luaflow/time.lua", bridge)[0]
 
 
 def _time_calendar(state: LuaState, zones: ZoneTable) -> tuple[Any, Any]:

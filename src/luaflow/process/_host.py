@@ -482,8 +482,7 @@ class HostRuntime:
             },
         )
         state.on_close(closed)
-        chunk = state.load(_PROCESS_LUA.decode(), "luaflow/host_process.lua")
-        state.call(chunk, modules.process_core, bridge)
+        state.run_own(_PROCESS_LUA, "luaflow/host_process.lua", modules.process_core, bridge)
         return calls.execute
 
     def _dest(self, dest: Any) -> str:

@@ -222,7 +222,7 @@ class ProcessModules:
             },
         )
         bridge[b"await"] = state.await_
-        _, self._wrap = state.call(state.load(_CHANNEL_LUA.decode(), "luaflow/channel.lua"), bridge)
+        _, self._wrap = state.run_own(_CHANNEL_LUA, "luaflow/channel.lua", bridge)
         seed = int.from_bytes(self.env.random_bytes(8), "big") & 0x7FFFFFFFFFFFFFFF
         state.call(state.load("math.randomseed(...)", "luaflow/seed.lua"), seed)
         self._install_core()
@@ -346,7 +346,7 @@ class ProcessModules:
         )
         bridge[b"wrap"] = self._wrap
         bridge[b"schedule"] = state.awaiting(schedule)
-        return state.call(state.load(_FUNCS_LUA.decode(), "luaflow/funcs.lua"), bridge)[0]
+        return state.run_own(_FUNCS_LUA, "luaflow/funcs.lua", bridge)[0]
 
     # -- time ------------------------------------------------------------------------------------
 
@@ -485,9 +485,7 @@ class ProcessModules:
         )
         bridge[b"formats"] = state.to_lua(PAYLOAD_FORMATS)
         bridge[b"wrap"] = self._wrap
-        self.process_core = state.call(
-            state.load(_PROCESS_LUA.decode(), "luaflow/process.lua"), bridge
-        )[0]
+        self.process_core = state.run_own(_PROCESS_LUA, "luaflow/process.lua", bridge)[0]
 
     def _route_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -799,8 +797,9 @@ class WorkflowModules(ProcessModules):
         )
         bridge[b"cancel"] = state.awaiting(self._cancel_external)
         bridge[b"upgrade"] = state.awaiting(self._upgrade)
-        chunk = state.load(_WORKFLOW_PROCESS_LUA.decode(), "luaflow/workflow_process.lua")
-        self._settled = state.call(chunk, self.process_core, bridge)[1]
+        self._settled = state.run_own(
+            _WORKFLOW_PROCESS_LUA, "luaflow/workflow_process.lua", self.process_core, bridge
+        )[1]
 
 
 #: Marks runs whose messages to host PIDs do not wait for their delivery (as in Wippy). Runs
