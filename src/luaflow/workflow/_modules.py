@@ -224,7 +224,7 @@ class ProcessModules:
         bridge[b"await"] = state.await_
         _, self._wrap = state.run_own(_CHANNEL_LUA, "luaflow/channel.lua", bridge)
         seed = int.from_bytes(self.env.random_bytes(8), "big") & 0x7FFFFFFFFFFFFFFF
-        state.call(state.load("math.randomseed(...)", "luaflow/seed.lua"), seed)
+        state.run_own(b"math.randomseed(...)", "luaflow/seed.lua", seed)
         self._install_core()
         sched.set_mailbox(self._route)
 
