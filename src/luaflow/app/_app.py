@@ -14,11 +14,11 @@ from typing import Any
 from temporalio.client import Client, Interceptor, WorkflowHandle
 from temporalio.worker import Worker
 
-from luaflow.engine._attrs import declared_search_attributes
-from luaflow.engine._programs import (
+from luaflow.engine import (
     Programs,
     check_entry_modules,
     chunk_name,
+    declared_search_attributes,
     meta_worker,
     task_queue_of,
     workflow_type,

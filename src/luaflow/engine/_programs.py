@@ -15,14 +15,14 @@ import lupa.lua54 as lupa_lua
 
 from luaflow.lua import (
     HOST_LIMITS,
+    INTERNAL,
     IO_MODULES,
     LuaflowError,
     LuaLimits,
     LuaRuntimeError,
     LuaState,
+    ModuleLoader,
 )
-from luaflow.lua._errors import INTERNAL
-from luaflow.lua._runtime import ModuleLoader
 from luaflow.registry import Entry, Registry, RegistryError
 from luaflow.workflow import (
     CommandRunner,

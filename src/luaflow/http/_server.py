@@ -27,14 +27,14 @@ from luaflow.lua import (
     MAX_DEPTH,
     LuaflowError,
     LuaState,
+    ModuleLoader,
     ValueConversionError,
     check_incoming,
     json_module,
+    lua_source,
     lua_table,
     parse_go_duration,
 )
-from luaflow.lua._modules import lua_source
-from luaflow.lua._runtime import ModuleLoader
 from luaflow.registry import Entry, Registry
 
 _HTTP_LUA = lua_source("http.lua", "luaflow.http")

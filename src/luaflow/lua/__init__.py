@@ -5,7 +5,17 @@ from luaflow.lua._crypto import crypto_module
 from luaflow.lua._dialect import Analysis, LuaSyntaxError, analyze, translate
 from luaflow.lua._duration import option_duration, parse_go_duration
 from luaflow.lua._env import env_module
-from luaflow.lua._errors import LuaflowError
+from luaflow.lua._errors import (
+    ALREADY_EXISTS,
+    CANCELED,
+    INTERNAL,
+    INVALID,
+    NOT_FOUND,
+    TIMEOUT,
+    UNAVAILABLE,
+    HostFailure,
+    LuaflowError,
+)
 from luaflow.lua._hash import hash_module
 from luaflow.lua._logger import LogLine, LogSink, logger_module, printed, to_logging
 from luaflow.lua._modules import (
@@ -14,6 +24,7 @@ from luaflow.lua._modules import (
     ctx_module,
     json_module,
     lua_result,
+    lua_source,
     lua_table,
     time_module,
 )
@@ -25,6 +36,7 @@ from luaflow.lua._runtime import (
     LuaLimits,
     LuaRuntimeError,
     LuaState,
+    ModuleLoader,
     waiting,
 )
 from luaflow.lua._uuid import uuid_module
@@ -39,15 +51,23 @@ from luaflow.lua._values import (
 )
 
 __all__ = [
+    "ALREADY_EXISTS",
+    "CANCELED",
     "GLOBAL_MODULES",
     "HOST_LIMITS",
+    "INTERNAL",
+    "INVALID",
     "IO_MODULES",
     "MAX_DEPTH",
+    "NOT_FOUND",
     "PAYLOAD_FORMATS",
     "PAYLOAD_LIMIT",
+    "TIMEOUT",
+    "UNAVAILABLE",
     "WALL_CLOCK",
     "Analysis",
     "Clock",
+    "HostFailure",
     "LogLine",
     "LogSink",
     "LuaLimits",
@@ -55,6 +75,7 @@ __all__ = [
     "LuaState",
     "LuaSyntaxError",
     "LuaflowError",
+    "ModuleLoader",
     "ValueConversionError",
     "analyze",
     "base64_module",
@@ -69,6 +90,7 @@ __all__ = [
     "json_module",
     "logger_module",
     "lua_result",
+    "lua_source",
     "lua_table",
     "option_duration",
     "parse_go_duration",

@@ -42,32 +42,31 @@ from temporalio.worker import Worker
 
 from luaflow.engine import Programs, task_queue_of, worker_for_queue, workflow_type
 from luaflow.engine.temporal import (
+    CONTEXT_HEADER,
+    SENDER_HEADER,
     ClientSettings,
     code_build_id,
     from_failure,
     temporal_retry_policy,
     typed_search_attributes,
 )
-from luaflow.engine.temporal._headers import CONTEXT_HEADER, SENDER_HEADER
 from luaflow.lua import (
-    LuaflowError,
-    LuaLimits,
-    lua_result,
-    lua_table,
-    option_duration,
-    waiting,
-)
-from luaflow.lua._errors import (
     ALREADY_EXISTS,
     CANCELED,
     INTERNAL,
     INVALID,
     NOT_FOUND,
     UNAVAILABLE,
+    LuaflowError,
+    LuaLimits,
+    ModuleLoader,
+    decode_str,
+    lua_result,
+    lua_source,
+    lua_table,
+    option_duration,
+    waiting,
 )
-from luaflow.lua._modules import lua_source
-from luaflow.lua._runtime import ModuleLoader
-from luaflow.lua._values import decode_str
 from luaflow.process._threads import HostThreads
 from luaflow.registry import Entry, Registry
 from luaflow.workflow import (

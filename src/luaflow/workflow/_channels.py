@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from luaflow.lua import LuaflowError
-from luaflow.lua._errors import INTERNAL
+from luaflow.lua import INTERNAL, LuaflowError
 
 #: Index a select resolves to when its default case is taken.
 DEFAULT = 0

@@ -10,8 +10,7 @@ from typing import Any
 
 from croniter import croniter
 
-from luaflow.lua import LuaflowError, option_duration
-from luaflow.lua._errors import INVALID
+from luaflow.lua import INVALID, LuaflowError, option_duration
 
 #: Default start-to-close timeout of an activity (SPEC 2.1, B3).
 DEFAULT_START_TO_CLOSE = timedelta(minutes=10)

@@ -10,21 +10,29 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from luaflow.lua import (
+    CANCELED,
+    INTERNAL,
+    INVALID,
     IO_MODULES,
+    NOT_FOUND,
     PAYLOAD_FORMATS,
+    TIMEOUT,
     Clock,
     LogSink,
     LuaflowError,
     LuaLimits,
     LuaState,
+    ModuleLoader,
     base64_module,
     crypto_module,
     ctx_module,
+    decode_str,
     env_module,
     hash_module,
     json_module,
     logger_module,
     lua_result,
+    lua_source,
     lua_table,
     printed,
     time_module,
@@ -32,10 +40,6 @@ from luaflow.lua import (
     transcode_payload,
     uuid_module,
 )
-from luaflow.lua._errors import CANCELED, INTERNAL, INVALID, NOT_FOUND, TIMEOUT
-from luaflow.lua._modules import lua_source
-from luaflow.lua._runtime import ModuleLoader
-from luaflow.lua._values import decode_str
 from luaflow.workflow._channels import UNBOUNDED, Channel
 from luaflow.workflow._commands import (
     CANCEL_TOPIC,

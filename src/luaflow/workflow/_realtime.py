@@ -20,9 +20,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from luaflow.lua import LuaflowError, LuaLimits, LuaState, lua_table
-from luaflow.lua._errors import INTERNAL, INVALID
-from luaflow.lua._runtime import ModuleLoader
+from luaflow.lua import (
+    INTERNAL,
+    INVALID,
+    LuaflowError,
+    LuaLimits,
+    LuaState,
+    ModuleLoader,
+    lua_table,
+)
 from luaflow.workflow._commands import Command, Event, Message, StartTimer
 from luaflow.workflow._modules import ProcessModules
 from luaflow.workflow._scheduler import Outcome, Scheduler

@@ -12,8 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from luaflow.lua import LuaflowError, LuaState, bounded_error, check_payload
-from luaflow.lua._errors import INTERNAL, INVALID, HostFailure
+from luaflow.lua import (
+    INTERNAL,
+    INVALID,
+    HostFailure,
+    LuaflowError,
+    LuaState,
+    bounded_error,
+    check_payload,
+)
 from luaflow.workflow._channels import DEFAULT, Channel, Channels, Select
 from luaflow.workflow._commands import (
     Command,

@@ -8,6 +8,7 @@ from luaflow.engine.temporal._client import (
 )
 from luaflow.engine.temporal._devserver import DevServer, DevServerError, running_server
 from luaflow.engine.temporal._errors import from_failure, to_application_error
+from luaflow.engine.temporal._headers import CONTEXT_HEADER, SENDER_HEADER
 from luaflow.engine.temporal._replay import (
     ReplayResult,
     ReplaySourceError,
@@ -33,6 +34,8 @@ from luaflow.engine.temporal._worker import (
 )
 
 __all__ = [
+    "CONTEXT_HEADER",
+    "SENDER_HEADER",
     "ClientSettings",
     "DevServer",
     "DevServerError",

@@ -17,8 +17,7 @@ from temporalio.exceptions import (
     TimeoutType,
 )
 
-from luaflow.lua import LuaflowError
-from luaflow.lua._errors import CANCELED, INTERNAL, NOT_FOUND, TIMEOUT
+from luaflow.lua import CANCELED, INTERNAL, NOT_FOUND, TIMEOUT, LuaflowError
 
 _TIMEOUT_TYPES = {
     TimeoutType.START_TO_CLOSE: "start_to_close",

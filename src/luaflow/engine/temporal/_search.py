@@ -8,8 +8,7 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from luaflow.lua import LuaflowError
-from luaflow.lua._errors import INVALID
+from luaflow.lua import INVALID, LuaflowError
 
 
 def search_attribute_update(name: str, value: Any, known: str | None) -> Any:

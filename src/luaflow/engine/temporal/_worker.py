@@ -38,6 +38,7 @@ from luaflow.engine.temporal._errors import from_failure, to_application_error
 from luaflow.engine.temporal._headers import HeaderInterceptor, activity_context
 from luaflow.engine.temporal._search import search_attribute_update
 from luaflow.lua import (
+    NOT_FOUND,
     LuaflowError,
     ValueConversionError,
     bounded_error,
@@ -45,7 +46,6 @@ from luaflow.lua import (
     check_payload,
     parse_go_duration,
 )
-from luaflow.lua._errors import NOT_FOUND
 from luaflow.registry import Entry, Registry
 from luaflow.workflow import (
     CANCEL_TOPIC,
