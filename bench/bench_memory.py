@@ -154,9 +154,9 @@ def heap_stages(programs: Programs) -> list[HeapRow]:
     run = new_workflow_run(ParkedEnv())
     globals_ = lua_heap(run.state.runtime)
     rows.append(
-        HeapRow("+ workflow globals (channel, process, payload)", globals_, globals_ - prelude)
+        HeapRow("+ workflow globals (channel; process, payload lazy)", globals_, globals_ - prelude)
     )
-    names = sorted(run.loaders())
+    names = sorted([*run.loaders(), "process"])  # `process` (and `payload`): built on first use
     run.scheduler.close()
     for name in names:
         run = new_workflow_run(ParkedEnv())

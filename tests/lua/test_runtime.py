@@ -79,6 +79,30 @@ def test_sandbox_hides_dangerous_globals() -> None:
     ]
 
 
+def test_strict_globals_metatable_in_user_code() -> None:
+    # The strict-mode idiom: undeclared reads and writes raise. The runtime's own lookups into
+    # the globals (lupa reads `debug` on every call into Lua) must not reach it: an error there
+    # is unprotected and would abort the process.
+    state = LuaState()
+    strict = """
+        local mt = {}
+        mt.__index = function(_, k) error("undeclared " .. k, 2) end
+        mt.__newindex = function(_, k) error("assignment to undeclared " .. k, 2) end
+        setmetatable(_G, mt)
+        return getmetatable(_G) == mt
+    """
+    assert run(strict, state) == [True]
+    assert run("return pcall(function() return nope end)", state)[0] is False
+    ok, err = run("return pcall(function() fresh = 1 end)", state)
+    assert ok is False and "assignment to undeclared fresh" in err
+    assert run("rawset(_G, 'declared', 2) return declared", state) == [2]
+    # a metatable that protects itself stays
+    run("setmetatable(_G, {__metatable = 'locked'})", state)
+    with pytest.raises(LuaflowError, match="cannot change a protected metatable"):
+        run("setmetatable(_G, nil)", state)
+    state.close()
+
+
 def test_require_only_listed_modules() -> None:
     state = LuaState()
     state.install_require({"json": json_module}, "app:fn")

@@ -226,3 +226,49 @@ def test_workflow_module_outside_workflows() -> None:
         HostEnv(),
     )
     assert result == [True, "Invalid", 0, 0, True, "Invalid"]
+
+
+def test_process_and_payload_are_built_on_first_use() -> None:
+    scheduler, _ = start(
+        """return function()
+            local before = {rawget(_G, "process") == nil, rawget(_G, "payload") == nil}
+            local pid = process.pid()              -- the first read builds both
+            local after = {rawget(_G, "process") ~= nil, rawget(_G, "payload") ~= nil}
+            return {before = before, after = after, pid = pid,
+                    same = require("process") == process and require("payload") == payload}
+        end"""
+    )
+    assert value(scheduler) == {
+        "before": [True, True], "after": [True, True], "pid": "{app:client@app:worker|wf-1}",
+        "same": True,
+    }  # fmt: skip
+
+
+def test_a_globals_metatable_set_by_user_code_keeps_the_lazy_globals() -> None:
+    # the strict-mode idiom: reading an undeclared global raises from then on
+    scheduler, _ = start(
+        """setmetatable(_G, {__index = function(_, k) error("undeclared " .. k, 2) end})
+        return function()
+            return {payload.new(1):data(), type(process.send), pcall(function() return nope end)}
+        end"""
+    )
+    outcome = scheduler.outcome
+    assert outcome is not None and outcome.error is None
+    got = outcome.value
+    assert got[:3] == [1, "function", False] and "undeclared nope" in str(got[3])
+
+
+def test_a_message_before_any_use_of_process_is_kept_for_the_inbox() -> None:
+    scheduler, [timer] = start(
+        """local time = require("time")
+        return function()
+            time.sleep("1s")
+            local msg = process.inbox():receive()
+            return {msg:topic(), msg:payload():data()}
+        end"""
+    )
+    assert isinstance(timer, StartTimer)
+    # the message arrives while the run has not touched `process` yet
+    assert scheduler.step([Message("hello", [42], "")]) == []
+    scheduler.step([Event(timer.id)])
+    assert value(scheduler) == ["hello", 42]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import threading
@@ -145,6 +146,10 @@ class LuaState:
         self._limit_of = self.rt[b"limit_of"]
         self._fail = self.rt[b"fail"]
         self._install_require = self.rt[b"install_require"]
+        self._lazy_global = self.rt[b"lazy_global"]
+        self._global_of = self.rt[b"global_of"]
+        #: Globals built on first use (see `lazy_globals`).
+        self._lazy: set[str] = set()
         self.awaiting = self.rt[b"awaiting"]
         self.await_ = self.rt[b"await"]
         self._ptr = self.rt[b"ptr"]
@@ -199,6 +204,9 @@ class LuaState:
         for name, loader in modules.items():
             loaders[name.encode()] = self._loader(loader)
         for name in GLOBAL_MODULES:
+            if name in self._lazy:
+                loaders[name.encode()] = functools.partial(self._global_of, name.encode())
+                continue
             value = self.globals[name.encode()]
             if value is not None:
                 loaders[name.encode()] = self._constant(value)
@@ -210,6 +218,14 @@ class LuaState:
             ).encode()
 
         self._install_require(loaders, describe)
+
+    def lazy_globals(self, names: tuple[str, ...], build: Callable[[], None]) -> None:
+        """Globals `build` makes the first time Lua code reads or requires one of `names` (a run
+        that never uses them never holds their code). `build` may run again: it must do its
+        work once."""
+        for name in names:
+            self._lazy.add(name)
+            self._lazy_global(name.encode(), build)
 
     def _loader(self, loader: ModuleLoader) -> Callable[[], Any]:
         return lambda: loader(self)

@@ -208,7 +208,10 @@ end
 
 -- __gc is ignored on tables, as in Wippy's VM. An object is marked for finalization only if its
 -- metatable has __gc when it is set, so the field is hidden for that moment.
+local set_globals_metatable  -- below: the globals' metatable stays luaflow's own
+
 local function setmetatable(t, mt)
+    if rawequal(t, _ENV) then return set_globals_metatable(mt) end
     if type(t) ~= "table" then
         arg_error(1, "setmetatable", "table expected, got " .. type_name(t))
     end
@@ -862,6 +865,80 @@ function rt.load(source, chunkname)
     return raw_load(source, chunkname, "t")
 end
 
+-- Globals a run may never touch (`process`, `payload`) are built by the host the first time code
+-- reads one, requires it, or the host needs its parts: name -> builder, shared by the names one
+-- builder makes. Raw reads (rawget, next) before that do not see them.
+local lazy_globals, lazy_next = {}, next
+
+local function build_lazy(name)
+    local build = lazy_globals[name]
+    if build == nil then return end
+    for k, b in lazy_next, lazy_globals do
+        if b == build then lazy_globals[k] = nil end
+    end
+    build()
+end
+
+local function build_lazy_globals()
+    local name = lazy_next(lazy_globals)
+    while name ~= nil do
+        build_lazy(name)
+        name = lazy_next(lazy_globals)
+    end
+end
+
+function rt.lazy_global(name, build) lazy_globals[name] = build end
+
+-- A global, built first if it is lazy (require of `process` and friends, and Python).
+function rt.global_of(name)
+    build_lazy(name)
+    return rawget(_ENV, name)
+end
+
+-- The metatable user code gives _G (strict-mode checks and the like) works behind luaflow's own,
+-- which builds lazy globals first and answers the runtime's own lookup of `debug` itself: lupa
+-- reads that global unprotected on its way into Lua, so an error there would abort the process.
+local user_globals_mt
+
+local GLOBALS_MT = {
+    __index = function(t, k)
+        if lazy_globals[k] ~= nil then
+            build_lazy(k)
+            return rawget(t, k)
+        end
+        local umt = user_globals_mt
+        if umt == nil or k == "debug" then return nil end
+        local index = rawget(umt, "__index")
+        if type(index) == "function" then return index(t, k) end
+        if index ~= nil then return index[k] end
+        return nil
+    end,
+    __newindex = function(t, k, v)
+        local umt = user_globals_mt
+        local newindex = umt ~= nil and rawget(umt, "__newindex") or nil
+        if type(newindex) == "function" then return newindex(t, k, v) end
+        if newindex ~= nil then
+            newindex[k] = v
+            return
+        end
+        rawset(t, k, v)
+    end,
+}
+raw_setmetatable(_ENV, GLOBALS_MT)
+
+set_globals_metatable = function(mt)
+    if mt ~= nil and type(mt) ~= "table" then
+        arg_error(2, "setmetatable", "nil or table expected")
+    end
+    if user_globals_mt ~= nil and rawget(user_globals_mt, "__metatable") ~= nil then
+        user_error("cannot change a protected metatable")
+    end
+    build_lazy_globals()  -- a strict __index must not hide them
+    user_globals_mt = mt
+    GLOBALS_MT.__metatable = mt  -- getmetatable(_G) is what user code set
+    return _ENV
+end
+
 -- require: only modules the entry lists (SPEC 1.6). Loaders run once and are cached.
 function rt.install_require(loaders, describe)
     local loaded = {}
@@ -952,7 +1029,9 @@ rt.pack = pack
 -- collection frees all Lua-held Python objects (see LuaState.close).
 function rt.teardown()
     closing = true
-    local globals = _G
+    local globals = _ENV  -- not the global `_G`: user code may have rebound that name
+    d_setmetatable(globals, nil)
+    lazy_globals, user_globals_mt = {}, nil
     for k in raw_next, globals do globals[k] = nil end
     for k in raw_next, rt do rt[k] = nil end
 end

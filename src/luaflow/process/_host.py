@@ -465,23 +465,28 @@ class HostRuntime:
             self.names.release(pid)
             self._processes.pop(pid, None)
 
-        bridge = lua_table(
-            state,
-            {
-                "start": start,
-                "send": send,
-                "terminate": terminate,
-                "cancel": cancel,
-                "watch": watch_pid,
-                "unwatch": unwatch_pid,
-                "set_trap_links": set_trap,
-                "register": register,
-                "lookup": lambda name: lua_result(state, lambda: self.names.lookup(_name(name))),
-                "unregister": lambda name: self.names.unregister(_name(name)),
-            },
-        )
+        def build() -> None:
+            bridge = lua_table(
+                state,
+                {
+                    "start": start,
+                    "send": send,
+                    "terminate": terminate,
+                    "cancel": cancel,
+                    "watch": watch_pid,
+                    "unwatch": unwatch_pid,
+                    "set_trap_links": set_trap,
+                    "register": register,
+                    "lookup": lambda name: lua_result(
+                        state, lambda: self.names.lookup(_name(name))
+                    ),
+                    "unregister": lambda name: self.names.unregister(_name(name)),
+                },
+            )
+            state.run_own(_PROCESS_LUA, "luaflow/host_process.lua", modules.process_core, bridge)
+
         state.on_close(closed)
-        state.run_own(_PROCESS_LUA, "luaflow/host_process.lua", modules.process_core, bridge)
+        modules.extend_process(build)
         return calls.execute
 
     def _dest(self, dest: Any) -> str:

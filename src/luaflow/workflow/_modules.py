@@ -201,10 +201,18 @@ class ProcessModules:
         self._pending: list[Message] = []
         self._futures: dict[int, _Future] = {}
         self._timers: dict[int, _Timer] = {}
+        #: Builders of the `process` global over the core (each kind of process adds its own),
+        #: and whether the core was built (or the state closed: nothing is built after that).
+        self._process_globals: list[Callable[[], None]] = []
+        self._core_built = False
+        self._settle_run: Any = None
         scheduler.on_close(self.close)
 
     def close(self) -> None:
         """Drop every Lua object this process's modules hold."""
+        self._core_built = True
+        self._process_globals.clear()
+        self._settle_run = None
         self._wrap = self._make_time = self._make_message = None
         self._make_data = self._make_payload = self.process_core = None
         self._inbox = self._events = None
@@ -214,7 +222,8 @@ class ProcessModules:
         self._timers.clear()
 
     def install_globals(self) -> None:
-        """`channel`, `coroutine.spawn`, `payload`; `math.random` seeded per process."""
+        """`channel`, `coroutine.spawn`; `math.random` seeded per process; `payload` and
+        `process` once the run first uses them (see `core`)."""
         state, sched = self.state, self.scheduler
         bridge = lua_table(
             state,
@@ -226,11 +235,28 @@ class ProcessModules:
             },
         )
         bridge[b"await"] = state.await_
-        _, self._wrap = state.run_own(_CHANNEL_LUA, "luaflow/channel.lua", bridge)
+        _, self._wrap, self._settle_run = state.run_own(_CHANNEL_LUA, "luaflow/channel.lua", bridge)
         seed = int.from_bytes(self.env.random_bytes(8), "big") & 0x7FFFFFFFFFFFFFFF
         state.run_own(b"math.randomseed(...)", "luaflow/seed.lua", seed)
-        self._install_core()
+        state.lazy_globals(("payload", "process"), self.core)
         sched.set_mailbox(self._route)
+
+    def core(self) -> Any:
+        """The process basics (workflow/process.lua, with the `payload` global) and the
+        `process` global, built the first time the run reads or requires either, a message
+        arrives for it or a call's payload is made: most runs never use them."""
+        if not self._core_built:
+            self._core_built = True
+            self._install_core()
+            for build in self._process_globals:
+                build()
+        return self.process_core
+
+    def extend_process(self, build: Callable[[], None]) -> None:
+        """Add what builds this kind of process's `process` global over `process_core`."""
+        self._process_globals.append(build)
+        if self.process_core is not None:
+            build()
 
     def loaders(self) -> dict[str, ModuleLoader]:
         return {
@@ -270,6 +296,7 @@ class ProcessModules:
             fut.canceled = fut.canceled or event.error.kind == CANCELED
             value = self.state.error_to_lua(event.error)
         else:
+            self.core()
             fut.payload = value = self._make_payload(self.state.to_lua(event.value))
         self.scheduler.channels.deliver(fut.channel, value)
 
@@ -499,6 +526,7 @@ class ProcessModules:
     def _route(self, msg: Message) -> None:
         """Deliver a message: its topic's listener, else the inbox, else keep it (B5)."""
         channels, state = self.scheduler.channels, self.state
+        self.core()
         if msg.topic == CANCEL_TOPIC:
             reason = str(msg.payloads[0]) if msg.payloads and msg.payloads[0] else ""
             cancel = {"kind": "pid.cancel", "from": "", "reason": reason or "cancel requested"}
@@ -536,22 +564,28 @@ class WorkflowModules(ProcessModules):
         self._deliveries: dict[str, deque[ScheduleActivity]] = {}
         #: Closed once every message is delivered, when the body waits for that at its end.
         self._drained: Channel | None = None
-        self._settled: Any = None
 
     def close(self) -> None:
         super().close()
         self._deliveries.clear()
-        self._drained = self._settled = None
+        self._drained = None
 
     def settled(self, main: Any) -> Any:
         """The run's body `main`, which at its end waits until every message it sent to a host
         process is delivered (the run must not end before they are)."""
-        return self.state.call(self._settled, main)[0]
+
+        def drained() -> int | None:
+            if not self._deliveries:
+                return None
+            self._drained = self._drained or self.scheduler.channels.new(1, internal=True)
+            return self._drained.id
+
+        return self.state.call(self._settle_run, main, drained)[0]
 
     def install_globals(self) -> None:
-        """The globals of every process, and the workflow `process` global."""
+        """The globals of every process, and the workflow `process` global (on first use)."""
         super().install_globals()
-        self._install_process()
+        self.extend_process(self._install_process)
 
     def loaders(self) -> dict[str, ModuleLoader]:
         shared = {k: v for k, v in super().loaders().items() if k not in IO_MODULES}
@@ -786,14 +820,7 @@ class WorkflowModules(ProcessModules):
                 return self._fail(err)
             return self.scheduler.issue(command)
 
-        def drained() -> int | None:
-            if not self._deliveries:
-                return None
-            self._drained = self._drained or self.scheduler.channels.new(1, internal=True)
-            return self._drained.id
-
-        bridge = lua_table(state, {"drained": drained})
-        bridge[b"wrap"] = self._wrap
+        bridge = state.runtime.table()
         bridge[b"send"] = state.awaiting(send)
         bridge[b"spawn"] = state.awaiting(self._spawn)
         bridge[b"exec"] = state.awaiting(
@@ -801,9 +828,9 @@ class WorkflowModules(ProcessModules):
         )
         bridge[b"cancel"] = state.awaiting(self._cancel_external)
         bridge[b"upgrade"] = state.awaiting(self._upgrade)
-        self._settled = state.run_own(
+        state.run_own(
             _WORKFLOW_PROCESS_LUA, "luaflow/workflow_process.lua", self.process_core, bridge
-        )[1]
+        )
 
 
 #: Marks runs whose messages to host PIDs do not wait for their delivery (as in Wippy). Runs

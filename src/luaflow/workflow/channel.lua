@@ -87,4 +87,17 @@ coroutine.spawn = function(fn)
     bridge.spawn(fn)
 end
 
-return channel, wrap
+-- A workflow run's body: when it ends, what `pending()` names (the channel closed once every
+-- message to a host process is delivered, or nil) is waited for first.
+local pack, unpack, protected = table.pack, table.unpack, pcall
+local function settled(main, pending)
+    return function(...)
+        local res = pack(protected(main, ...))
+        local drained = pending()
+        if drained ~= nil then wrap(drained):receive() end
+        if not res[1] then error(res[2], 0) end
+        return unpack(res, 2, res.n)
+    end
+end
+
+return channel, wrap, settled

@@ -53,16 +53,4 @@ function process.set_options(o)
     return true
 end
 
--- The run's body: when it ends, messages still on their way to host processes go out first.
-local pack, unpack, protected = table.pack, table.unpack, pcall
-local function settled(main)
-    return function(...)
-        local res = pack(protected(main, ...))
-        local drained = bridge.drained()
-        if drained ~= nil then bridge.wrap(drained):receive() end
-        if not res[1] then error(res[2], 0) end
-        return unpack(res, 2, res.n)
-    end
-end
-
-return process, settled
+return process
