@@ -629,7 +629,6 @@ end
 -- Errors (SPEC 2.8; Wippy's value semantics): error objects are host objects, so that code like
 -- `type(err) == "table" and err.message or tostring(err)` works.
 local Error = {}
-Error.__index = Error
 Error.__name = "error"
 Error.__metatable = "error"
 Error.__gc = release
@@ -663,37 +662,6 @@ local function capture_frames(level)
     return frames
 end
 
--- A copy of a details table: string keys at the top, nested tables copied, functions and other
--- host values dropped; an empty table is no details at all.
-local function copy_value(v, depth)
-    if type(v) ~= "table" or is_error(v) then
-        local tv = type(v)
-        if tv == "function" or tv == "thread" or (tv == "userdata" and not is_error(v)) then
-            return nil
-        end
-        return v
-    end
-    if depth > 32 then return nil end
-    local out = {}
-    for k, item in pairs(v) do
-        out[k] = copy_value(item, depth + 1)
-    end
-    return out
-end
-
-local function copy_details(d)
-    if type(d) ~= "table" then return nil end
-    local out, any = {}, false
-    for k, v in pairs(d) do
-        if type(k) == "string" then
-            out[k] = copy_value(v, 1)
-            any = true
-        end
-    end
-    if not any then return nil end
-    return out
-end
-
 -- message: what tostring gives; context: set by errors.wrap (Go's Error() is "context: message");
 -- cause: the wrapped error, kept for the chain that crosses Temporal.
 local function make_error(message, kind, retryable, details, cause, frames, context)
@@ -703,34 +671,6 @@ local function make_error(message, kind, retryable, details, cause, frames, cont
     })
 end
 
--- Go's Error() text: the wrap context, then the message.
-local function error_text(e)
-    local f = fields(e)
-    if f.context ~= nil and f.context ~= "" then return f.context .. ": " .. f.message end
-    return f.message
-end
-
-local function self_fields(self, name)
-    if not is_error(self) then
-        raw_error("bad argument #1 to " .. name .. " (error expected, got " .. type(self) .. ")", 3)
-    end
-    return fields(self)
-end
-
-function Error:kind() return self_fields(self, "kind").kind end
-function Error:message() return self_fields(self, "message").message end
-function Error:retryable() return self_fields(self, "retryable").retryable end
-function Error:details() return copy_details(self_fields(self, "details").details) end
-function Error:cause() return self_fields(self, "cause").cause end
-function Error:stack()
-    local f = self_fields(self, "stack")
-    local lines = { error_text(self) }
-    for _, fr in ipairs(f.frames) do
-        lines[#lines + 1] = "  " .. fr.source .. ":" .. tostring(fr.line) ..
-            (fr.name ~= "" and (" (" .. fr.name .. ")") or "")
-    end
-    return table.concat(lines, "\n")
-end
 Error.__tostring = function(self) return fields(self).message end
 Error.__concat = function(a, b)
     local sa = is_error(a) and fields(a).message or tostring(a)
@@ -738,77 +678,39 @@ Error.__concat = function(a, b)
     return sa .. sb
 end
 
-local errors_impl = {}
-for k, v in pairs(KINDS) do errors_impl[k] = v end
+-- The methods of error values and the `errors` module (luaflow/errors.lua) load on first use:
+-- most runs make no error at all, and those made by the host need only make_error.
+local error_methods, errors_impl
 
-function errors_impl.new(spec)
-    if type(spec) == "string" then
-        return make_error(spec, "", nil, nil, nil, capture_frames(3))
+local function load_errors()
+    if errors_impl == nil then
+        error_methods, errors_impl = load_own("errors.lua")(
+            KINDS, make_error, fields, is_error, capture_frames, raw_error
+        )
     end
-    if type(spec) ~= "table" then
-        raw_error("bad argument #1 to new (expected string or table)", 2)
-    end
-    local message = rawget(spec, "message")
-    if message == nil then raw_error("bad argument #1 to new (message field is required)", 2) end
-    if type(message) ~= "string" then
-        raw_error("bad argument #1 to new (message must be a string)", 2)
-    end
-    local kind = rawget(spec, "kind")
-    local retryable = rawget(spec, "retryable")
-    if type(retryable) ~= "boolean" then retryable = nil end
-    return make_error(
-        message,
-        type(kind) == "string" and kind or "",
-        retryable,
-        copy_details(rawget(spec, "details")),
-        nil,
-        capture_frames(3)
-    )
 end
 
-function errors_impl.wrap(parent, context)
-    if type(parent) == "string" then
-        parent = make_error(parent, "", nil, nil, nil, capture_frames(3))
-    elseif not is_error(parent) then
-        raw_error("bad argument #1 to wrap (expected string or error object)", 2)
-    end
-    if is_error(context) then
-        context = fields(context).message
-    elseif type(context) ~= "string" then
-        raw_error("bad argument #2 to wrap (expected string or error object)", 2)
-    end
-    local p = fields(parent)
-    return make_error(error_text(parent), p.kind, p.retryable, p.details, parent,
-                      capture_frames(3), context)
-end
-
-function errors_impl.is(err, kind)
-    if type(kind) ~= "string" then
-        raw_error("bad argument #2 to is (string expected, got " .. type(kind) .. ")", 2)
-    end
-    if not is_error(err) then return false end
-    return fields(err).kind == kind
-end
-
-function errors_impl.call_stack(err)
-    if not is_error(err) then return nil end
-    local frames = fields(err).frames
-    if #frames == 0 then return nil end
-    local out = {}
-    for i, fr in ipairs(frames) do
-        out[i] = { level = fr.level, source = fr.source, line = fr.line, name = fr.name,
-                   type = fr.type }
-    end
-    return { thread = "main", frames = out }
+Error.__index = function(_, k)
+    load_errors()
+    Error.__index = error_methods
+    return error_methods[k]
 end
 
 -- The module table is read-only, as in Wippy.
-errors = setmetatable({}, {
-    __index = errors_impl,
+local errors_mt = {
     __newindex = function() raw_error("errors module is read-only", 2) end,
-    __pairs = function() return next, errors_impl, nil end,
+    __pairs = function()
+        load_errors()
+        return next, errors_impl, nil
+    end,
     __metatable = false,
-})
+}
+errors_mt.__index = function(_, k)
+    load_errors()
+    errors_mt.__index = errors_impl
+    return errors_impl[k]
+end
+errors = setmetatable({}, errors_mt)
 
 -- String functions accept error values where Wippy's do (its strings checks take an error's
 -- message): `string.find(err, "not found")`.

@@ -9,7 +9,7 @@ local wrap = bridge.wrap
 -- format of the data for messages; transcode converts the value (see lua/_payload.py).
 payload = { format = bridge.formats }
 
-local ERROR_MT = getmetatable(errors.new(""))
+local ERROR_MT = "error"  -- what getmetatable gives for error values
 local Payload = { __name = "payload" }
 Payload.__index = Payload
 Payload.__tostring = function(p) return "payload{format=" .. p._format .. "}" end
