@@ -12,12 +12,14 @@ that endpoint run in this process, on one event loop, against one embedded dev s
   served by uvicorn with luaflow's uvicorn settings, same workflow type and task queue.
 
 No worker runs: what is timed is "request sent -> 202 received" (httpx.AsyncClient over
-loopback, keep-alive, at most C requests in flight), so the started workflows just wait in the
-task queue. Each (concurrency, variant) pair is timed in rounds run in palindromic order
-(native, luaflow, then luaflow, native), each after untimed warm-up requests and once the
-server is idle. Every response must be a 202 naming the workflow; a few workflows per prefix
-are described (running, right type and task queue), every prefix is listed and must hold
-exactly the ids posted, then all of them are terminated. Any failure exits 1.
+loopback, keep-alive, at most C requests in flight, in a load-generator process of its own so
+that its CPU and its hold on the GIL are not the servers'), so the started workflows just wait
+in the task queue; CPU ms/req is this process's (the servers and their Temporal client). Each
+(concurrency, variant) pair is timed in rounds run in palindromic order (native, luaflow, then
+luaflow, native), each after untimed warm-up requests and once the server is idle. Every
+response must be a 202 naming the workflow; a few workflows per prefix are described (running,
+right type and task queue), every prefix is listed and must hold exactly the ids posted, then
+all of them are terminated. Any failure exits 1.
 Usage: ``python bench/bench_http.py [--n 300] [--concurrency 1 20] [--rounds 2]``.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import shutil
 import statistics
 import sys
@@ -120,7 +123,7 @@ class NativeServer:
             port=0,
             log_level="warning",
             lifespan="off",
-            timeout_keep_alive=5,
+            timeout_keep_alive=24 * 3600,  # luaflow: no idle timeout unless timeouts.idle
             timeout_graceful_shutdown=10,
         )
         self.server = _QuietServer(config)
@@ -188,27 +191,51 @@ def prefix(variant: Variant, run: str, concurrency: int, kind: str) -> str:
 
 
 async def post_orders(
-    http: httpx.AsyncClient, variant: Variant, order_ids: list[str], concurrency: int
-) -> list[float]:
-    """POST one order per id, `concurrency` in flight; each latency, every response checked."""
+    http: httpx.AsyncClient, order_ids: list[str], concurrency: int
+) -> list[tuple[str, int, str, float]]:
+    """POST one order per id, `concurrency` in flight: (id, status, body, seconds) each."""
 
-    async def one(i_id: tuple[int, str]) -> float:
+    async def one(i_id: tuple[int, str]) -> tuple[str, int, str, float]:
         i, order_id = i_id
         order = {**make_order(i, "10ms"), "id": order_id, "approval_timeout": "1m"}
         t0 = time.perf_counter()
         response = await http.post("/orders", json=order)
-        elapsed = time.perf_counter() - t0
-        if response.status_code != 202:
-            raise WrongResult(
-                f"{variant.name}: order {order_id} answered {response.status_code} "
-                f"{response.text[:200]}"
-            )
-        body = response.json()
-        if body.get("status") != "started" or not variant.expected_workflow_id(body, order_id):
-            raise WrongResult(f"{variant.name}: order {order_id} answered {body!r}")
-        return elapsed
+        return order_id, response.status_code, response.text, time.perf_counter() - t0
 
     return await bounded(enumerate(order_ids), concurrency, one)
+
+
+async def generate_load() -> None:
+    """The load generator (``--generate``), a process of its own so that its CPU and its GIL
+    are not the servers': reads {"base_url", "concurrency", "warm", "ids"} from stdin, posts the
+    warm-up orders, prints "warm", waits for a line, posts the timed orders on the same
+    connections and prints {"seconds", "results"} as JSON."""
+    job = json.loads(sys.stdin.readline())
+    c = job["concurrency"]
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    async with httpx.AsyncClient(
+        base_url=job["base_url"], timeout=STEP_TIMEOUT, limits=limits
+    ) as http:
+        warm = await post_orders(http, job["warm"], c)
+        print(json.dumps({"warm": warm}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        t0 = time.perf_counter()
+        results = await post_orders(http, job["ids"], c)
+        seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "results": results}), flush=True)
+
+
+def check_responses(variant: Variant, results: list[list[Any]]) -> list[float]:
+    """Every response is the 202 of the workflow started for its order; the latencies."""
+    latencies = []
+    for order_id, status, text, elapsed in results:
+        if status != 202:
+            raise WrongResult(f"{variant.name}: order {order_id} answered {status} {text[:200]}")
+        body = json.loads(text)
+        if body.get("status") != "started" or not variant.expected_workflow_id(body, order_id):
+            raise WrongResult(f"{variant.name}: order {order_id} answered {body!r}")
+        latencies.append(elapsed)
+    return latencies
 
 
 async def measure_round(
@@ -219,28 +246,40 @@ async def measure_round(
     size: int,
     server_pid: int | None,
 ) -> None:
-    """Warm up, then time `size` requests (order numbers from `first`) on fresh connections."""
+    """Warm up, then time `size` requests (order numbers from `first`) on fresh connections,
+    sent by a load-generator process."""
     c = figures.concurrency
-    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
-    async with httpx.AsyncClient(
-        base_url=variant.base_url, timeout=STEP_TIMEOUT, limits=limits
-    ) as http:
-        warm_prefix = prefix(variant, run, c, "warm")
-        warm = variant.posted.setdefault((c, "warm"), [])
-        warm_ids = [f"{warm_prefix}{len(warm) + i}" for i in range(WARMUP)]
-        warm.extend(warm_ids)
-        await post_orders(http, variant, warm_ids, c)
-        await server_quiet(server_pid)
-        ids = [f"{prefix(variant, run, c, 'run')}{first + i}" for i in range(size)]
-        variant.posted.setdefault((c, "run"), []).extend(ids)
-        cpu0, server0, t0 = process_cpu(), server_cpu(server_pid), time.perf_counter()
-        latencies = await post_orders(http, variant, ids, c)
-        seconds = time.perf_counter() - t0
+    warm_prefix = prefix(variant, run, c, "warm")
+    warm = variant.posted.setdefault((c, "warm"), [])
+    warm_ids = [f"{warm_prefix}{len(warm) + i}" for i in range(WARMUP)]
+    warm.extend(warm_ids)
+    ids = [f"{prefix(variant, run, c, 'run')}{first + i}" for i in range(size)]
+    variant.posted.setdefault((c, "run"), []).extend(ids)
+    generator = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--generate",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert generator.stdin is not None and generator.stdout is not None
+    job = {"base_url": variant.base_url, "concurrency": c, "warm": warm_ids, "ids": ids}
+    generator.stdin.write(json.dumps(job).encode() + b"\n")
+    await generator.stdin.drain()
+    line = await asyncio.wait_for(generator.stdout.readline(), STEP_TIMEOUT * 10)
+    if not line:
+        raise WrongResult(f"{variant.name}: the load generator exited during the warm-up")
+    check_responses(variant, json.loads(line)["warm"])
+    await server_quiet(server_pid)
+    cpu0, server0 = process_cpu(), server_cpu(server_pid)
+    generator.stdin.write(b"go\n")
+    await generator.stdin.drain()
+    line = await asyncio.wait_for(generator.stdout.readline(), STEP_TIMEOUT * size)
     figures.cpu += process_cpu() - cpu0
     figures.server_cpu += server_cpu(server_pid) - server0
-    figures.seconds += seconds
-    figures.latencies.extend(latencies)
-    figures.round_rates.append(size / seconds)
+    if await generator.wait() != 0 or not line:
+        raise WrongResult(f"{variant.name}: the load generator failed")
+    timed = json.loads(line)
+    figures.latencies.extend(check_responses(variant, timed["results"]))
+    figures.seconds += timed["seconds"]
+    figures.round_rates.append(size / timed["seconds"])
 
 
 async def listed_ids(client: Client, workflow_id_prefix: str) -> set[str]:
@@ -378,6 +417,9 @@ def table(figures: list[Figures], args: argparse.Namespace) -> Table:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--generate"]:
+        asyncio.run(generate_load())
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=300, help="timed requests per variant and C")
     parser.add_argument(
