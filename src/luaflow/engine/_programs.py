@@ -6,9 +6,11 @@ holding exactly the modules and libraries their entry lists.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import lupa.lua54 as lupa_lua
@@ -98,10 +100,16 @@ def chunk_name(registry: Registry, entry: Entry) -> str:
     """The name Lua errors carry: the source path relative to the app folder."""
     if entry.source_path is None:
         return str(entry.id)
+    return _relative(entry.source_path, registry.root)
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative(path: Path, root: Path) -> str:
+    """`path` relative to `root` (once per file: every host call and run names its chunk)."""
     try:
-        return os.path.relpath(entry.source_path, registry.root)
+        return os.path.relpath(path, root)
     except ValueError:
-        return str(entry.source_path)
+        return str(path)
 
 
 class _NoEntryPoint(LuaRuntimeError):

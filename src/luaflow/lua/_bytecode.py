@@ -1,8 +1,9 @@
-"""luaflow's own Lua chunks, compiled once per process and loaded as bytecode by every state.
+"""Lua chunks compiled once per process and loaded as bytecode by every state.
 
 Compiling the prelude and the module chunks from source was most of the CPU a fresh state cost;
 loading their bytecode is several times cheaper, builds the same functions and leaves no source
-text or parser buffers behind in the state.
+text or parser buffers behind in the state. User sources are compiled the same way (with their
+debug information, for positions in errors); no state gives Lua code a way to load bytecode.
 """
 
 from __future__ import annotations
@@ -14,23 +15,24 @@ import lupa.lua54 as lupa_lua
 
 from luaflow.lua._values import decode_str
 
-#: Compiles a text chunk under its name and dumps it without debug information (a quarter of
-#: its code): its frames read as source "=?", which error positions and call sites skip.
-_DUMP = """function(source, name)
+#: Compiles a text chunk under its name and dumps it; luaflow's own chunks without debug
+#: information (a quarter of their code): their frames read as source "=?", which error
+#: positions and call sites skip.
+_DUMP = """function(source, name, strip)
     local fn, err = load(source, name, "t")
     if fn == nil then return nil, err end
-    return string.dump(fn, true)
+    return string.dump(fn, strip)
 end"""
 
 
 class _Bytecode:
-    """Bytecode of luaflow's own chunks, by chunk name, compiled in a private runtime.
+    """Bytecode of chunks by chunk name, compiled in a private runtime from their text.
 
-    Only privileged code loads it (`load_own`, in mode "b"): no state gives Lua code a way to
-    load bytecode, so user code stays text-only.
+    Only privileged code loads it (`load_own`, `load_user`, in mode "b").
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, strip: bool) -> None:
+        self._strip = strip
         self._lock = threading.Lock()
         self._dump: Any = None
         self._chunks: dict[bytes, tuple[bytes, bytes]] = {}  # name -> (source, bytecode)
@@ -49,7 +51,7 @@ class _Bytecode:
                     unpack_returned_tuples=True,
                 )
                 self._dump = runtime.eval(_DUMP)
-            result = self._dump(source, chunkname)
+            result = self._dump(source, chunkname, self._strip)
             if isinstance(result, tuple):
                 raise _error(result[1])
             code = bytes(result)
@@ -57,14 +59,26 @@ class _Bytecode:
             return code
 
 
-#: The one cache of the process (states of every thread share it).
-own_bytecode = _Bytecode()
+#: The caches of the process (states of every thread share them): luaflow's own chunks, and
+#: the (translated) sources of the app's entries.
+own_bytecode = _Bytecode(strip=True)
+_user_bytecode = _Bytecode(strip=False)
 
 
 def load_own(runtime: lupa_lua.LuaRuntime, source: bytes, chunkname: bytes) -> Any:
     """luaflow's chunk `source` as a function of `runtime`, loaded from its bytecode (which lupa
     reads from Python memory: no copy of it is left in the state for the collector)."""
     code = own_bytecode(source, chunkname)
+    try:
+        return runtime.compile(code, chunkname, b"b")
+    except lupa_lua.LuaError as exc:  # the state's memory cap, while loading
+        raise _error(exc.args[0] if exc.args else b"cannot load " + chunkname) from None
+
+
+def load_user(runtime: lupa_lua.LuaRuntime, source: bytes, chunkname: bytes) -> Any:
+    """A user chunk (Lua text) as a function of `runtime`: compiled once per process, with its
+    debug information; a syntax error raises LuaRuntimeError with Lua's own message."""
+    code = _user_bytecode(source, chunkname)
     try:
         return runtime.compile(code, chunkname, b"b")
     except lupa_lua.LuaError as exc:  # the state's memory cap, while loading

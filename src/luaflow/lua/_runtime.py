@@ -15,7 +15,7 @@ from typing import Any
 
 import lupa.lua54 as lupa_lua
 
-from luaflow.lua._bytecode import load_own, own_bytecode
+from luaflow.lua._bytecode import load_own, load_user, own_bytecode
 from luaflow.lua._errors import INTERNAL, HostFailure, LuaflowError
 from luaflow.lua._regex import regex_search
 from luaflow.lua._values import PAYLOAD_LIMIT, decode_str, from_lua, to_lua
@@ -140,7 +140,6 @@ class LuaState:
         self.rt = load_own(self.runtime, _PRELUDE, b"@luaflow/prelude.lua")(bridge)
         # Read every helper now: lupa mis-reads table items from Python while a coroutine runs
         # (calls and `.items()` are fine), so runtime code never indexes Lua tables directly.
-        self._load = self.rt[b"load"]
         self._new_task = self.rt[b"new_task"]
         self._set_budget = self.rt[b"set_budget"]
         self._limit_of = self.rt[b"limit_of"]
@@ -240,19 +239,17 @@ class LuaState:
         """Compile a text chunk; its errors read `chunkname:line: message`.
 
         User sources may be written in Wippy's typed dialect: they are translated to Lua 5.4
-        first (same line numbers). luaflow's own modules are plain Lua and skip that step: they
-        load from bytecode compiled once per process.
+        first (same line numbers). Both user sources and luaflow's own modules load from
+        bytecode compiled once per process (luaflow's without debug information).
         """
         # Imported here: the dialect module derives its syntax error from LuaRuntimeError.
         from luaflow.lua._dialect import translate
 
         if chunkname.startswith("luaflow/"):
             return load_own(self.runtime, source.encode(), b"@" + chunkname.encode())
-        source = translate(source, chunkname)
-        fn, err = (*_as_tuple(self._load(source.encode(), b"@" + chunkname.encode())), None)[:2]
-        if fn is None:
-            raise LuaRuntimeError(str(decode_str(err)))
-        return fn
+        return load_user(
+            self.runtime, translate(source, chunkname).encode(), b"@" + chunkname.encode()
+        )
 
     def new_task(self, fn: Any, *args: Any) -> Any:
         """A resumable task (a coroutine with the budget hook) that calls `fn(*args)`."""

@@ -762,11 +762,6 @@ os.clock = function()
 end
 
 ---------------------------------------------------------------------------------------------------
--- Compile a named text chunk (never bytecode) with the sandbox's globals.
-function rt.load(source, chunkname)
-    return raw_load(source, chunkname, "t")
-end
-
 -- Globals a run may never touch (`process`, `payload`) are built by the host the first time code
 -- reads one, requires it, or the host needs its parts: name -> builder, shared by the names one
 -- builder makes. Raw reads (rawget, next) before that do not see them.
