@@ -96,6 +96,8 @@ def test_strict_globals_metatable_in_user_code() -> None:
     ok, err = run("return pcall(function() fresh = 1 end)", state)
     assert ok is False and "assignment to undeclared fresh" in err
     assert run("rawset(_G, 'declared', 2) return declared", state) == [2]
+    # the dialect's primitive types become globals on the first typed chunk, past the check
+    assert run("local n: integer = 3\nreturn integer(n * 2)", state) == [6]
     # a metatable that protects itself stays
     run("setmetatable(_G, {__metatable = 'locked'})", state)
     with pytest.raises(LuaflowError, match="cannot change a protected metatable"):

@@ -1120,7 +1120,7 @@ function __wippy_types()
             end,
         })
         for _, name in ipairs({ "integer", "number", "boolean", "any", "unknown", "never" }) do
-            _ENV[name] = types_lib[name]
+            rawset(_ENV, name, types_lib[name])  -- past any __newindex user code set on _G
         end
         setmetatable(string_lib, string_mt)
     end
