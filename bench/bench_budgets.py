@@ -42,10 +42,9 @@ CUTS = {
     # The gate on every call into Python.
     'rawset(py_object, "__call", function(': 'rawset(py_object, "__unused", function(',
     # The bounded pattern functions (C's own take their place).
-    'string.match = matcher("match", true)': "",
-    'string.gmatch = matcher("gmatch", false)': "",
-    "string.find = function(s, p, init, plain)": "local _ = function(s, p, init, plain)",
-    "string.gsub = function(s, p, repl, n)": "local _ = function(s, p, repl, n)",
+    'bounded_stubs(string, { "find", "match", "gmatch", "gsub", "rep", "byte" })': (
+        'bounded_stubs(string, { "rep", "byte" })'
+    ),
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import luaflow.lua._runtime as runtime_module
 from luaflow.lua import (
     WALL_CLOCK,
     LuaflowError,
@@ -102,6 +103,26 @@ def test_strict_globals_metatable_in_user_code() -> None:
     run("setmetatable(_G, {__metatable = 'locked'})", state)
     with pytest.raises(LuaflowError, match="cannot change a protected metatable"):
         run("setmetatable(_G, nil)", state)
+    state.close()
+
+
+def test_bounded_functions_and_errors_load_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[bytes] = []
+    real = runtime_module._own_chunk
+    monkeypatch.setattr(runtime_module, "_own_chunk", lambda name: loads.append(name) or real(name))
+    state = LuaState()
+    assert run("return tostring(1.5), ('ab'):upper(), #('x'):sub(1, 1), string.format('%d', 2.5)",
+               state) == ["1.5", "AB", 1, "2"]  # fmt: skip
+    assert loads == []  # a state that never calls them holds neither chunk
+    code = """local find = string.find           -- kept before the first call
+        local a = find('abc', 'b')
+        local b = ('abc'):match('(c)')
+        local t = {3, 1, 2}
+        table.insert(t, 4)
+        return a, b, table.unpack(t)"""
+    assert run(code, state) == [2, "c", 3, 1, 2, 4]
+    assert run("return errors.new('x'):kind(), errors.INVALID", state) == ["", "Invalid"]
+    assert loads.count(b"bounded.lua") == 1 and loads.count(b"errors.lua") == 1
     state.close()
 
 

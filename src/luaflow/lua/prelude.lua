@@ -231,19 +231,17 @@ local function setmetatable(t, mt)
 end
 _ENV.setmetatable = setmetatable
 
--- Pattern functions. A call runs in C when its worst case is cheap enough (and C cannot raise
--- an error for it, so errors always point at the caller's line); otherwise on the matcher in
--- luaflow/pattern.lua, which also holds the cost model and is compiled on first use.
+-- The string and table functions whose cost grows with their input (patterns, rep, byte,
+-- unpack, move, insert, remove; sort below) run bounded: in C when their worst case is cheap enough
+-- (and C cannot raise an error for it, so errors always point at the caller's line), otherwise
+-- on the matcher in luaflow/pattern.lua. Their wrappers are luaflow/bounded.lua, loaded the first
+-- time one of them is called; until then each is a stub that loads it.
 local C = {
     byte = string.byte, char = string.char, sub = string.sub, find = string.find,
     match = string.match, gmatch = string.gmatch, gsub = string.gsub, rep = string.rep,
     concat = table.concat, unpack = table.unpack, sort = table.sort, move = table.move,
     insert = table.insert, remove = table.remove,
 }
-local SPECIALS = "[%^%$%*%+%?%.%(%[%%%-]"
-local STEP_UNITS = 10       -- a matcher step is about ten nanoseconds of C
-local PLAIN_LIMIT = 2e8     -- bytes compared by one plain find in C
-
 -- luaflow's chunk `name`, compiled once per process: its bytecode comes from the runtime.
 local own_chunk = bridge.own_chunk
 local function load_own(name)
@@ -252,188 +250,36 @@ local function load_own(name)
     return chunk
 end
 
-local costs, patterns = nil, nil
-local function pattern_cost()
-    if costs == nil then costs = load_own("pattern_cost.lua")(C) end
-    return costs
-end
-local function pattern_lib()
-    if patterns == nil then patterns = load_own("pattern.lua")(C) end
-    return patterns
+local bounded
+
+local function refuse_above_memory(bytes)
+    if bytes > memory_kb * 1024 then fail(MEMORY) end
 end
 
-local function run_bounded(name, ...)
-    local results = pack(raw_pcall(pattern_lib()[name], ...))
-    if results[1] then return unpack(results, 2, results.n) end
-    local err = results[2]
-    fatal(err)
-    if type(err) == "table" and raw_getmetatable(err) == nil and rawget(err, "pattern_error") then
-        user_error(err.pattern_error)
+local function load_bounded()
+    if bounded == nil then
+        bounded = load_own("bounded.lua")(
+            C, load_own, spend, refuse_above_memory, fatal, user_error, arg_error, type_name,
+            want_string, want_integer, int_type, raw_length, raw_getmetatable, pack, unpack,
+            raw_pcall, raw_error, type, rawget, select, math.maxinteger
+        )
     end
-    raw_error(err, 0)
+    return bounded
 end
 
-local function optional_integer(v)
-    return v == nil or int_type(v) == "integer"
-end
-
-string.find = function(s, p, init, plain)
-    if type(s) == "string" and type(p) == "string" and optional_integer(init) then
-        if plain or not C.find(p, SPECIALS) then
-            local bytes = #s + #s * #p / 16
-            if bytes <= PLAIN_LIMIT then
-                spend(bytes)
-                return C.find(s, p, init, plain)
-            end
-        else
-            local steps = pattern_cost().cheap(p, #s, true)
-            if steps then
-                spend(steps * STEP_UNITS)
-                return C.find(s, p, init, plain)
-            end
-        end
-    end
-    return run_bounded("find", want_string(s, 1, "find"), want_string(p, 2, "find"),
-                       want_integer(init, 3, "find"), plain)
-end
-
--- match and gmatch: the C function when the pattern is cheap on this subject, else bounded.
-local function matcher(name, anchored)
-    local c_fn = C[name]
-    return function(s, p, init)
-        if type(s) == "string" and type(p) == "string" and optional_integer(init) then
-            local steps = pattern_cost().cheap(p, #s, anchored)
-            if steps then
-                spend(steps * STEP_UNITS)
-                return c_fn(s, p, init)
-            end
-        end
-        return run_bounded(name, want_string(s, 1, name), want_string(p, 2, name),
-                           want_integer(init, 3, name))
+local function bounded_stubs(lib, names)
+    for _, name in ipairs(names) do
+        lib[name] = function(...) return load_bounded()[name](...) end
     end
 end
-string.match = matcher("match", true)
-string.gmatch = matcher("gmatch", false)
+bounded_stubs(string, { "find", "match", "gmatch", "gsub", "rep", "byte" })
+bounded_stubs(table, { "unpack", "move", "insert", "remove" })
 
-local REPLACEMENTS = { string = true, number = true, ["function"] = true, table = true }
-
-string.gsub = function(s, p, repl, n)
-    local kind = type(repl)
-    if type(s) == "string" and type(p) == "string" and REPLACEMENTS[kind] and optional_integer(n) then
-        local lib = pattern_cost()
-        local steps = lib.cheap(p, #s, true, kind == "string" and repl or nil)
-        if steps then
-            spend(steps * STEP_UNITS)
-            if kind == "function" or kind == "table" then repl = lib.checked(repl, kind, user_error) end
-            return C.gsub(s, p, repl, n)
-        end
-    end
-    s, p = want_string(s, 1, "gsub"), want_string(p, 2, "gsub")
-    if not REPLACEMENTS[kind] then
-        arg_error(3, "gsub", "string/function/table expected, got " .. type_name(repl))
-    end
-    return run_bounded("gsub", s, p, repl, want_integer(n, 4, "gsub"))
-end
-
--- string.rep loops n times even over empty strings; large results are refused up front.
-string.rep = function(s, n, sep)
-    s, n = want_string(s, 1, "rep"), want_integer(n, 2, "rep")
-    if n == nil then arg_error(2, "rep", "number expected, got no value") end
-    if sep ~= nil then sep = want_string(sep, 3, "rep") end
-    local width = #s + (sep and #sep or 0)
-    if n <= 0 or width == 0 then return "" end
-    local size = width * (n + 0.0)
-    if size > memory_kb * 1024 then fail(MEMORY) end
-    spend(size)
-    return C.rep(s, n, sep)
-end
-
-string.byte = function(s, i, j)
-    if type(s) == "string" and (i == nil or int_type(i) == "integer")
-        and (j == nil or int_type(j) == "integer") then
-        local first, last = i or 1, j or i or 1
-        if first < 0 then first = #s + first + 1 end
-        if last < 0 then last = #s + last + 1 end
-        if last - first > 64 then spend((last - first) * 4.0) end
-    end
-    return C.byte(s, i, j)
-end
-
-table.unpack = function(t, i, j)
-    local first, last = int_type(i) == "integer" and i or 1, int_type(j) == "integer" and j or nil
-    if last == nil and type(t) == "table" then last = raw_length(t) end
-    if last ~= nil and last > first then spend((last - first) * 4.0) end
-    return C.unpack(t, i, j)
-end
-
+-- sort stays here: pairs() sorts keys with it in every state.
 table.sort = function(t, cmp)
     local n = type(t) == "table" and raw_length(t) or 0
     C.sort(t, cmp)
     if n > 1 then spend(n * log(n, 2) * 20) end
-end
-
--- table.move over a huge range never allocates: it runs in chunks the hook can interrupt.
-local MOVE_CHUNK = 4096
-table.move = function(a1, f, e, t, a2)
-    f, e, t = want_integer(f, 2, "move"), want_integer(e, 3, "move"), want_integer(t, 4, "move")
-    if f == nil or e == nil or t == nil or e < f or (e + 0.0) - f < MOVE_CHUNK then
-        return C.move(a1, f, e, t, a2)
-    end
-    if not (f > 0 or e < math.maxinteger + f) then
-        arg_error(3, "move", "too many elements to move")
-    end
-    local count = e - f + 1
-    if t > math.maxinteger - count + 1 then arg_error(4, "move", "destination wrap around") end
-    local dest = a2 == nil and a1 or a2
-    if t > e or t <= f or (a2 ~= nil and not (a1 == a2)) then
-        for offset = 0, count - 1, MOVE_CHUNK do
-            local last = offset + MOVE_CHUNK - 1
-            if last > count - 1 then last = count - 1 end
-            C.move(a1, f + offset, f + last, t + offset, dest)
-        end
-    else
-        for last = count - 1, 0, -MOVE_CHUNK do
-            local offset = last - MOVE_CHUNK + 1
-            if offset < 0 then offset = 0 end
-            C.move(a1, f + offset, f + last, t + offset, dest)
-        end
-    end
-    return dest
-end
-
--- insert and remove shift every element up to #t: with a __len metamethod that length is
--- arbitrary, so they run in Lua (where the hook counts the shifting).
-local function custom_length(t)
-    local mt = raw_getmetatable(t)
-    return type(mt) == "table" and rawget(mt, "__len") ~= nil
-end
-
-table.insert = function(t, ...)
-    if not custom_length(t) then return C.insert(t, ...) end
-    local count = select("#", ...)
-    local e = #t + 1
-    local pos, value = e, ...
-    if count == 2 then
-        pos, value = want_integer((...), 2, "insert"), select(2, ...)
-        if pos < 1 or pos > e then arg_error(2, "insert", "position out of bounds") end
-        for i = e, pos + 1, -1 do t[i] = t[i - 1] end
-    elseif count ~= 1 then
-        user_error("wrong number of arguments to 'insert'")
-    end
-    t[pos] = value
-end
-
-table.remove = function(t, pos)
-    if not custom_length(t) then return C.remove(t, pos) end
-    local size = #t
-    pos = want_integer(pos, 2, "remove") or size
-    if pos ~= size and (pos < 1 or pos > size + 1) then
-        arg_error(2, "remove", "position out of bounds")
-    end
-    local value = t[pos]
-    for i = pos, size - 1 do t[i] = t[i + 1] end
-    t[pos > size and pos or size] = nil
-    return value
 end
 
 -- Errors raised by Python module functions arrive as Python exceptions: user code sees them as
@@ -1010,16 +856,16 @@ local function go_float(x, fixed)
         s = str_format("%." .. digits .. "e", x)
         if tonumber(s) == x then break end
     end
-    local sign, first, rest, e = s:match("^(-?)(%d)%.(%d*)e([-+]%d+)$")
-    local mantissa = (first .. rest):gsub("0+$", "")
+    local sign, first, rest, e = C.match(s, "^(-?)(%d)%.(%d*)e([-+]%d+)$")
+    local mantissa = C.gsub(first .. rest, "0+$", "")
     e = tonumber(e)
     local n = #mantissa
     if not fixed and (e < -4 or e >= 6) then
         local m = n > 1 and (mantissa:sub(1, 1) .. "." .. mantissa:sub(2)) or mantissa
         return sign .. m .. (e < 0 and "e-" or "e+") .. str_format("%02d", math_abs(e))
     end
-    if e < 0 then return sign .. "0." .. ("0"):rep(-e - 1) .. mantissa end
-    if n <= e + 1 then return sign .. mantissa .. ("0"):rep(e + 1 - n) end
+    if e < 0 then return sign .. "0." .. C.rep("0", -e - 1) .. mantissa end
+    if n <= e + 1 then return sign .. mantissa .. C.rep("0", e + 1 - n) end
     return sign .. mantissa:sub(1, e + 1) .. "." .. mantissa:sub(e + 2)
 end
 
@@ -1064,7 +910,7 @@ string_lib.format = function(fmt, ...)
     end
     if not floats or type(fmt) ~= "string" then return str_format(fmt, ...) end
     local i = 0
-    for conversion in fmt:gmatch("%%[-+ #0]*%d*%.?%d*(.)") do
+    for conversion in C.gmatch(fmt, "%%[-+ #0]*%d*%.?%d*(.)") do
         if conversion ~= "%" then
             i = i + 1
             if INTEGER_CONVERSION[conversion] then args[i] = truncate(args[i]) end
