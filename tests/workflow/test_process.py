@@ -272,3 +272,15 @@ def test_a_message_before_any_use_of_process_is_kept_for_the_inbox() -> None:
     assert scheduler.step([Message("hello", [42], "")]) == []
     scheduler.step([Event(timer.id)])
     assert value(scheduler) == ["hello", 42]
+
+
+def test_process_first_used_in_a_coroutine_that_ended_closes_cleanly() -> None:
+    # what Python keeps of a lazily built global must outlive the coroutine that built it
+    scheduler, _ = start(
+        """local pid = coroutine.wrap(function() return process.pid() end)()
+        local junk = {}
+        for i = 1, 20000 do junk[i] = {i} end  -- a collection cycle or two: the coroutine goes
+        return function() return pid end"""
+    )
+    assert value(scheduler) == "{app:client@app:worker|wf-1}"
+    scheduler.close()
