@@ -5,6 +5,8 @@ closes a connection that stays idle that long."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from luaflow.app import App
@@ -32,10 +34,21 @@ return { ping = function() return http.response():write("pong") end }
 REQUEST = b"GET /ping HTTP/1.1\r\nHost: test\r\n\r\n"
 
 
-def _app(root: Path, timeouts: str) -> App:
+@contextlib.asynccontextmanager
+async def _pinged(
+    root: Path, timeouts: str
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """The service with `timeouts`, and a connection that has served one request."""
     (root / "_index.yaml").write_text(INDEX.replace("TIMEOUTS", timeouts))
     (root / "web.lua").write_text(WEB_LUA)
-    return App.load(root, report=lambda _: None)
+    async with App.load(root, report=lambda _: None) as app:
+        await app.start(workers=False, http=True)
+        reader, writer = await asyncio.open_connection(*app.http_addresses["web:gateway"])
+        try:
+            await _ping(reader, writer)
+            yield reader, writer
+        finally:
+            writer.close()
 
 
 async def _ping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -46,28 +59,16 @@ async def _ping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def test_no_idle_timeout_by_default(tmp_path: Path) -> None:
-    async with _app(tmp_path, "") as app:
-        await app.start(workers=False, http=True)
-        reader, writer = await asyncio.open_connection(*app.http_addresses["web:gateway"])
+    async with _pinged(tmp_path, "") as (reader, writer):
+        # idle for longer than uvicorn's own default (5 s): the server does not close it
         try:
-            await _ping(reader, writer)
-            # idle for longer than uvicorn's own default (5 s): the server does not close it
-            try:
-                closed = await asyncio.wait_for(reader.read(1), 6.5)
-            except TimeoutError:
-                closed = None
-            assert closed is None, "the server closed an idle connection"
-            await _ping(reader, writer)
-        finally:
-            writer.close()
+            closed = await asyncio.wait_for(reader.read(1), 6.5)
+        except TimeoutError:
+            closed = None
+        assert closed is None, "the server closed an idle connection"
+        await _ping(reader, writer)
 
 
 async def test_idle_timeout_closes_an_idle_connection(tmp_path: Path) -> None:
-    async with _app(tmp_path, 'timeouts: {idle: "1s"}') as app:
-        await app.start(workers=False, http=True)
-        reader, writer = await asyncio.open_connection(*app.http_addresses["web:gateway"])
-        try:
-            await _ping(reader, writer)
-            assert await asyncio.wait_for(reader.read(1), 10) == b""  # closed by the server
-        finally:
-            writer.close()
+    async with _pinged(tmp_path, 'timeouts: {idle: "1s"}') as (reader, _):
+        assert await asyncio.wait_for(reader.read(1), 10) == b""  # closed by the server

@@ -58,31 +58,23 @@ class _Bytecode:
             self._chunks[chunkname] = (source, code)
             return code
 
+    def load(self, runtime: lupa_lua.LuaRuntime, source: bytes, chunkname: bytes) -> Any:
+        """`source` as a function of `runtime`, loaded from its bytecode (which lupa reads from
+        Python memory: no copy of it is left in the state for the collector)."""
+        code = self(source, chunkname)
+        try:
+            return runtime.compile(code, chunkname, b"b")
+        except lupa_lua.LuaError as exc:  # the state's memory cap, while loading
+            raise _error(exc.args[0] if exc.args else b"cannot load " + chunkname) from None
+
 
 #: The caches of the process (states of every thread share them): luaflow's own chunks, and
-#: the (translated) sources of the app's entries.
+#: the (translated) sources of the app's entries, with their debug information.
 own_bytecode = _Bytecode(strip=True)
 _user_bytecode = _Bytecode(strip=False)
-
-
-def load_own(runtime: lupa_lua.LuaRuntime, source: bytes, chunkname: bytes) -> Any:
-    """luaflow's chunk `source` as a function of `runtime`, loaded from its bytecode (which lupa
-    reads from Python memory: no copy of it is left in the state for the collector)."""
-    code = own_bytecode(source, chunkname)
-    try:
-        return runtime.compile(code, chunkname, b"b")
-    except lupa_lua.LuaError as exc:  # the state's memory cap, while loading
-        raise _error(exc.args[0] if exc.args else b"cannot load " + chunkname) from None
-
-
-def load_user(runtime: lupa_lua.LuaRuntime, source: bytes, chunkname: bytes) -> Any:
-    """A user chunk (Lua text) as a function of `runtime`: compiled once per process, with its
-    debug information; a syntax error raises LuaRuntimeError with Lua's own message."""
-    code = _user_bytecode(source, chunkname)
-    try:
-        return runtime.compile(code, chunkname, b"b")
-    except lupa_lua.LuaError as exc:  # the state's memory cap, while loading
-        raise _error(exc.args[0] if exc.args else b"cannot load " + chunkname) from None
+#: luaflow's chunk, and a user chunk (a syntax error raises LuaRuntimeError with Lua's message).
+load_own = own_bytecode.load
+load_user = _user_bytecode.load
 
 
 def _error(message: Any) -> Exception:

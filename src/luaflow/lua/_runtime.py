@@ -323,10 +323,12 @@ class LuaState:
     def run_own(self, source: bytes, chunkname: str, *args: Any) -> list[Any]:
         """Run one of luaflow's own module chunks (`luaflow/<name>.lua`) with `args` and return
         its results. Such chunks only build tables and closures, so they run as a plain call:
-        no task, no activation (a quarter of a state's set-up was spent making those)."""
+        no task, no activation (a quarter of a state's set-up was spent making those). The
+        results are safe to keep: a chunk run from a callback of a coroutine (a module built on
+        first use) returns values lupa binds to that coroutine (see `keep`)."""
         fn = load_own(self.runtime, source, b"@" + chunkname.encode())
         try:
-            return list(_as_tuple(fn(*args)))
+            return [self.keep(value) for value in _as_tuple(fn(*args))]
         except lupa_lua.LuaError as exc:  # the memory cap, or a bug in luaflow's own code
             message = exc.args[0] if exc.args else b"error in " + chunkname.encode()
             raise LuaRuntimeError(str(decode_str(message))) from None

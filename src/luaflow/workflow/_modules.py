@@ -516,9 +516,7 @@ class ProcessModules:
         )
         bridge[b"formats"] = state.to_lua(PAYLOAD_FORMATS)
         bridge[b"wrap"] = self._wrap
-        self.process_core = state.keep(
-            state.run_own(_PROCESS_LUA, "luaflow/process.lua", bridge)[0]
-        )
+        self.process_core = state.run_own(_PROCESS_LUA, "luaflow/process.lua", bridge)[0]
 
     def _route_pending(self) -> None:
         pending, self._pending = self._pending, []
