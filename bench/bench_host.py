@@ -38,7 +38,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 
 WARMUP = 20
 STEP_TIMEOUT = 60.0

@@ -54,7 +54,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 
 #: Untimed requests before each timed round (opens the connections, warms both handlers).
 WARMUP = 20

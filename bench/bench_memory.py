@@ -44,8 +44,8 @@ from bench_orders import (
 from rich.console import Console
 from rich.table import Table
 
+from luaflow.devserver import DevServer
 from luaflow.engine import Programs
-from luaflow.engine.temporal import DevServer
 from luaflow.lua import LuaLimits, LuaState
 from luaflow.registry import load_registry
 from luaflow.workflow import Event, ScheduleActivity, Scheduler, StartTimer, new_workflow_run

@@ -59,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from rich.table import Table
 
     from luaflow.app import App
-    from luaflow.engine.temporal import DevServer
+    from luaflow.devserver import DevServer
 
 #: Untimed update round trips on each fresh worker before the timed ones.
 WARMUP_UPDATES = 20

@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from rich.table import Table
 
     from luaflow.app import App
-    from luaflow.engine.temporal import DevServer
+    from luaflow.devserver import DevServer
 
 #: Completed workflows run before measuring, so imports and first-use caches are paid untimed.
 WARMUP = 20

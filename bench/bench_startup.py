@@ -52,7 +52,7 @@ from pathlib import Path
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 
 @activity.defn
 def charge_payment(order: dict) -> dict:

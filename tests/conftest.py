@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "orders"

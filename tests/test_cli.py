@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 from tests._process import Output, spawn
 
 LUAFLOW = [sys.executable, "-m", "luaflow"]
@@ -182,3 +185,41 @@ def test_host_logger_lines_are_printed(tmp_path: Path) -> None:
         "call", "app:hello", "--app", str(tmp_path), env={"LUAFLOW_LOG_LEVEL": "debug"}
     )
     assert "DEBUG luaflow.app:hello: hidden" in debug.stderr
+
+
+async def test_ctrl_c_as_soon_as_the_worker_polls_stops_cleanly(order_app: Path) -> None:
+    """The workers poll before `luaflow run` has started its HTTP service; Ctrl-C at that moment
+    (or any later one) is a clean stop: exit 0, the embedded server stopped with it."""
+    index = (order_app / "src/_index.yaml").read_text()
+    queue = next(line.split(":")[1].strip() for line in index.splitlines() if "task_queue:" in line)
+    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
+    env |= {"PYTHONUNBUFFERED": "1", "HTTP_ADDR": f"127.0.0.1:{_free_port()}"}
+    record = order_app / ".luaflow" / "server.json"
+    proc = subprocess.Popen(
+        [*LUAFLOW, "run", str(order_app)], stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        async with asyncio.timeout(60):
+            while not record.exists():  # written once the embedded server serves
+                await asyncio.sleep(0.005)
+            client = await Client.connect(json.loads(record.read_text())["address"])
+            polls = TaskQueue(name=queue)
+            request = DescribeTaskQueueRequest(namespace="default", task_queue=polls)
+            while not (await client.workflow_service.describe_task_queue(request)).pollers:
+                await asyncio.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, status = proc.communicate(timeout=30)
+    assert proc.returncode == 0, status
+    assert "Traceback" not in status
+    assert "luaflow: stopping" in status
+    # The server went with it: the state folder is free for the next run.
+    server = DevServer(order_app / ".luaflow")
+    await server.start()
+    await server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 from luaflow.http import MAX_JSON_DEPTH
 
 LUAFLOW = [sys.executable, "-m", "luaflow"]

@@ -22,7 +22,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 from luaflow.app import TestCase, TestResult, find_tests, write_junit
-from luaflow.engine.temporal import DevServer, load_history_file
+from luaflow.devserver import DevServer
+from luaflow.engine.temporal import load_history_file
 from luaflow.lua import LuaflowError, LuaState
 from luaflow.registry import RegistryError, load_registry
 from tests.conftest import ROOT

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from luaflow.app import App
+from luaflow.devserver import find_temporal_binary
 from luaflow.engine._attrs import scan_search_attributes
-from luaflow.engine.temporal._devserver import find_temporal_binary
 
 ATTRS_LUA = """local workflow = require("workflow")
 local time = require("time")

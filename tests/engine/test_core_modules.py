@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 from luaflow.engine.temporal._replay import fetch_history, replay_histories
 from luaflow.lua._hash import fnv1
 from tests.conftest import ROOT

@@ -22,8 +22,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.exceptions import ApplicationError
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
-from luaflow.engine.temporal._devserver import find_temporal_binary
+from luaflow.devserver import DevServer, find_temporal_binary
 from tests.conftest import ROOT, load_app
 
 pytestmark = pytest.mark.server

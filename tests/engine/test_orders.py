@@ -16,8 +16,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
-from luaflow.engine.temporal._devserver import find_temporal_binary
+from luaflow.devserver import DevServer, find_temporal_binary
 
 pytestmark = pytest.mark.server
 

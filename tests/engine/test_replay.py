@@ -15,8 +15,8 @@ import pytest
 from temporalio.client import Client
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer, load_history_file, replay_histories
-from luaflow.engine.temporal._devserver import find_temporal_binary
+from luaflow.devserver import DevServer, find_temporal_binary
+from luaflow.engine.temporal import load_history_file, replay_histories
 
 pytestmark = pytest.mark.server
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
-from luaflow.engine.temporal import DevServer
-from luaflow.engine.temporal._devserver import find_temporal_binary
+from luaflow.devserver import DevServer, find_temporal_binary
 from luaflow.engine.temporal._replay import fetch_history, replay_histories
 from tests._process import Output, luaflow_run, spawn
 from tests.conftest import load_app as _load

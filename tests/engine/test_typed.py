@@ -15,7 +15,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 
-from luaflow.engine.temporal import DevServer, from_failure
+from luaflow.devserver import DevServer
+from luaflow.engine.temporal import from_failure
 from tests.conftest import ROOT
 from tests.conftest import load_app as _load
 

@@ -25,8 +25,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
-from luaflow.engine.temporal._devserver import find_temporal_binary
+from luaflow.devserver import DevServer, find_temporal_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 from tests._process import Output, spawn
 
 pytestmark = pytest.mark.server

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 from luaflow.lua import LuaflowError
 from tests.conftest import ROOT
 from tests.conftest import load_app as _load

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 from luaflow.lua import LuaflowError
 from tests.conftest import load_app as _load
 

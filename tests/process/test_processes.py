@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 from tests._process import Output, luaflow_run, spawn
 from tests.conftest import ROOT
 from tests.conftest import load_app as _load

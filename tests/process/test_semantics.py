@@ -16,7 +16,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from luaflow.app import App
-from luaflow.engine.temporal import DevServer
+from luaflow.devserver import DevServer
 from tests.conftest import ROOT
 from tests.conftest import load_app as _load
 

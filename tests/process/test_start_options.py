@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from luaflow.engine.temporal import DevServer, register_search_attributes
+from luaflow.devserver import DevServer
+from luaflow.engine.temporal import register_search_attributes
 from luaflow.lua import LuaflowError
 from luaflow.workflow import parse_activity_options, parse_cron_schedule, parse_retry_policy
 from tests.conftest import load_app

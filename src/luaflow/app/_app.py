@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, Interceptor, WorkflowHandle
 from temporalio.worker import Worker
 
+from luaflow.devserver import STATE_DIR, DevServer, running_server
 from luaflow.engine import (
     Programs,
     check_entry_modules,
@@ -25,7 +27,6 @@ from luaflow.engine import (
 )
 from luaflow.engine.temporal import (
     ClientSettings,
-    DevServer,
     TimeSkippingInterceptor,
     WorkerHost,
     build_worker,
@@ -33,18 +34,18 @@ from luaflow.engine.temporal import (
     connect,
     register_search_attributes,
     release_host,
-    running_server,
     worker_settings,
 )
-from luaflow.http import DEFAULT_MAX_BODY, HttpService
 from luaflow.lua import LuaflowError, LuaLimits, LuaState, option_duration
 from luaflow.process import HeaderClientInterceptor, HostRuntime
 from luaflow.registry import LUA_KINDS, Entry, Registry, RegistryError, load_registry
 
+if TYPE_CHECKING:  # imported when the first http.service starts: its web stack is no part of
+    # the start-up of a command that serves no HTTP, nor of a worker's first poll
+    from luaflow.http import HttpService
+
 Reporter = Callable[[str], None]
 
-#: Where an app keeps the embedded server's state (SQLite, logs), inside the app folder.
-STATE_DIR = ".luaflow"
 #: How long host processes get to finish after a `pid.cancel` at shutdown.
 STOP_TIMEOUT = 5.0
 
@@ -141,12 +142,20 @@ class App:
     def load(
         cls, path: Path | str, report: Reporter = print, environ: Mapping[str, str] | None = None
     ) -> App:
-        registry = load_registry(path, environ)
+        return cls.of(load_registry(path, environ), report)
+
+    @classmethod
+    def of(
+        cls, registry: Registry, report: Reporter = print, server: DevServer | None = None
+    ) -> App:
+        """The app of a loaded registry, validated. `server`: the app's embedded server,
+        launched (`DevServer.launch`) by a caller that knew it would be needed; the app finishes
+        its start with its first embedded client and stops it."""
         validate(registry)
         for kind, entries in sorted(registry.ignored_kinds.items()):
             ids = ", ".join(str(e) for e in entries)
             report(f"ignoring entries of unsupported kind {kind}: {ids}")
-        return cls(registry, report)
+        return cls(registry, report, server=server)
 
     @property
     def state_dir(self) -> Path:
@@ -224,6 +233,10 @@ class App:
             delay = min(delay * restart.backoff_factor, restart.max_delay)
 
     async def _start_http(self, entry: Entry) -> None:
+        # The web stack loads on a thread: the loop stays free for the workers just started,
+        # which begin to poll meanwhile.
+        http = await asyncio.to_thread(importlib.import_module, "luaflow.http")
+        DEFAULT_MAX_BODY, HttpService = http.DEFAULT_MAX_BODY, http.HttpService
         max_body = entry.data.get("max_body", DEFAULT_MAX_BODY)
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
             raise entry.error("expected a positive number of bytes", "max_body")
@@ -271,7 +284,15 @@ class App:
 
     async def _embedded(self, settings: ClientSettings) -> str:
         if self._embedded_address is None:
-            attached = None if self._test_server else running_server(self.state_dir)
+            launched, self.server = self.server, None
+            if launched is not None and (
+                self._test_server or launched.namespace != settings.namespace
+            ):
+                await launched.stop()  # not the server this client needs
+                launched = None
+            attached = None
+            if launched is None and not self._test_server:
+                attached = running_server(self.state_dir)
             if attached is not None:
                 self._embedded_address = attached[0]
                 self.report(f"using the Temporal server of the running app: UI {attached[1]}")
@@ -288,7 +309,7 @@ class App:
                 mode = "with time skipping" if self._time_skipping else "in real time"
                 self.report(f"test Temporal server (in memory, {mode}) at {self.server.address}")
             else:
-                self.server = DevServer(self.state_dir, namespace=settings.namespace)
+                self.server = launched or DevServer(self.state_dir, namespace=settings.namespace)
                 await self.server.start()
                 self._embedded_address = self.server.address
                 self.report(

@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import re
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +223,8 @@ class TestRunner:
 
 def write_junit(path: Path | str, results: Sequence[TestResult], seconds: float) -> None:
     """A JUnit XML report (what CI servers read): one testsuite per suite, one testcase per test."""
+    import xml.etree.ElementTree as ET  # only --junit-xml needs it
+
     failures = sum(1 for r in results if not r.passed)
     root = ET.Element(
         "testsuites",

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.text import Text
-from temporalio.client import WorkflowFailureError
-from temporalio.service import RPCError
 
-from luaflow.app import App
-from luaflow.engine.temporal import DevServerError, from_failure, running_server
-from luaflow.http import UntrustedJSONError, load_untrusted_json
-from luaflow.lua import LuaflowError, option_duration
-from luaflow.registry import RegistryError
-from luaflow.workflow import workflow_id_of
+# Only light modules at the top: `_run` launches the embedded server first and loads the SDK
+# and the Lua runtime while it boots; the commands import what they need.
+from luaflow.devserver import STATE_DIR, DevServer, DevServerError, is_embedded, running_server
+from luaflow.registry import Registry, RegistryError, load_registry
+
+if TYPE_CHECKING:
+    from luaflow.app import App
 
 console = Console(stderr=True, highlight=False)
 
@@ -36,11 +36,28 @@ def _fail(message: str) -> None:
     console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
 
 
-def _run(body: Callable[[App], Awaitable[int]], app_dir: str) -> None:
-    """Load the app, run `body`, always shut clients/workers/server down, exit with its code."""
+def _run(body: Callable[[App], Awaitable[int]], app_dir: str, *, server: bool = True) -> None:
+    """Load the app, run `body`, always shut clients/workers/server down, exit with its code.
+    `server`: the command talks to the app's clients, so an embedded one is launched at once."""
 
     async def main() -> int:
-        app = App.load(app_dir, report=_report)
+        registry = load_registry(app_dir)
+        launched = await _launch_embedded(registry) if server else None
+        # Loading the SDK and the Lua runtime makes some 100,000 objects that live as long as
+        # the process: collecting while they load only costs time (a fifth of a second), and
+        # once frozen no later collection walks them.
+        gc.disable()
+        try:
+            from luaflow.app import App
+
+            app = App.of(registry, report=_report, server=launched)
+        except BaseException:
+            if launched is not None:
+                await launched.stop()
+            raise
+        finally:
+            gc.freeze()
+            gc.enable()
         try:
             return await body(app)
         finally:
@@ -48,23 +65,10 @@ def _run(body: Callable[[App], Awaitable[int]], app_dir: str) -> None:
 
     try:
         code = asyncio.run(main())
-    except LuaflowError as exc:
-        _fail(f"{exc.kind or 'Unknown'}: {exc.text()}")
-        code = 1
-    except (RegistryError, DevServerError) as exc:
-        _fail(str(exc))
-        code = 1
-    except WorkflowFailureError as exc:
-        err = from_failure(exc.cause) if exc.cause is not None else None
-        _fail(f"workflow failed: {err.kind or 'Unknown'}: {err.text()}" if err else str(exc))
-        code = 1
-    except RPCError as exc:
-        _fail(f"Temporal: {exc.message}")
-        code = 1
     except KeyboardInterrupt:
         code = 130
-    except Exception as exc:  # anything unforeseen is still one line, never a traceback
-        _fail(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # anything is one line, never a traceback
+        _fail(_explain(exc))
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
@@ -73,8 +77,48 @@ def _run(body: Callable[[App], Awaitable[int]], app_dir: str) -> None:
     os._exit(code)
 
 
+async def _launch_embedded(registry: Registry) -> DevServer | None:
+    """The app's embedded server, launched before the rest of luaflow loads, when its first
+    client in start order uses one and no other luaflow process runs it. The app checks the
+    client's settings and finishes the start (or stops it if they differ)."""
+    clients = [e for e in registry.start_order() if e.kind == "temporal.client"]
+    if not clients:
+        return None
+    namespace = clients[0].data.get("namespace", "default")
+    state_dir = registry.root / STATE_DIR
+    if not is_embedded(clients[0].data.get("address", "")) or not isinstance(namespace, str):
+        return None
+    if running_server(state_dir) is not None:
+        return None
+    server = DevServer(state_dir, namespace=namespace)
+    await server.launch()
+    return server
+
+
+def _explain(exc: Exception) -> str:
+    """The line a failed command prints for `exc`."""
+    if isinstance(exc, (RegistryError, DevServerError)):
+        return str(exc)
+    from temporalio.client import WorkflowFailureError
+    from temporalio.service import RPCError
+
+    from luaflow.engine.temporal import from_failure
+    from luaflow.lua import LuaflowError
+
+    if isinstance(exc, LuaflowError):
+        return f"{exc.kind or 'Unknown'}: {exc.text()}"
+    if isinstance(exc, WorkflowFailureError):
+        err = from_failure(exc.cause) if exc.cause is not None else None
+        return f"workflow failed: {err.kind or 'Unknown'}: {err.text()}" if err else str(exc)
+    if isinstance(exc, RPCError):
+        return f"Temporal: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _parse_inputs(values: tuple[str, ...], hint: str = "--input") -> list[Any]:
     """JSON arguments, refusing what the Lua code could not hold (one line, exit code 2)."""
+    from luaflow.http import UntrustedJSONError, load_untrusted_json
+
     try:
         return [load_untrusted_json(v) for v in values]
     except UntrustedJSONError as exc:
@@ -122,20 +166,28 @@ def run(app_dir: str) -> None:
     """Run an app (clients, workers, embedded server) until Ctrl-C."""
 
     async def body(app: App) -> int:
-        await app.start(http=True, services=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        _report("running; press Ctrl-C to stop")
-        waiter = asyncio.ensure_future(app.wait())
-        stopper = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if waiter.done():
-            waiter.result()
-            return 1
-        waiter.cancel()
+
+        async def unless_stopped(step: Awaitable[None]) -> bool:
+            """Run `step` unless Ctrl-C comes first (also while the app starts: its workers may
+            poll already); whether it finished."""
+            task, stopper = asyncio.ensure_future(step), asyncio.ensure_future(stop.wait())
+            await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                return False
+            task.result()
+            return True
+
+        if await unless_stopped(app.start(http=True, services=True)):
+            _report("running; press Ctrl-C to stop")
+            if await unless_stopped(app.wait()):
+                return 1  # a worker stopped on its own
         _report("stopping")
         return 0
 
@@ -200,6 +252,8 @@ def send(target: str, topic: str, payloads: tuple[str, ...], app_dir: str) -> No
     args = _parse_inputs(payloads, "PAYLOADS")
 
     async def body(app: App) -> int:
+        from luaflow.workflow import workflow_id_of
+
         await app.start(workers=False)
         client = await app.any_client()
         await client.get_workflow_handle(workflow_id_of(target)).signal(topic, args=args)
@@ -267,6 +321,7 @@ def test_command(
     import logging
 
     from luaflow.cli._test import TestOptions, run_tests
+    from luaflow.lua import LuaflowError, option_duration
 
     # A test's failing activity is reported with the test; the SDK's warning about it is noise.
     logging.getLogger("temporalio").setLevel(logging.ERROR)
@@ -283,7 +338,8 @@ def test_command(
         junit_xml=junit_xml,
         save_histories=save_histories,
     )
-    _run(lambda app: run_tests(app, options), app_dir)
+    # Tests run on a server of their own, never the app's.
+    _run(lambda app: run_tests(app, options), app_dir, server=False)
 
 
 def _attached(app: App) -> bool:
@@ -376,7 +432,7 @@ def replay(
         _report(f"{len(results)} history(ies) replayed, {failed} failed")
         return 1 if failed else 0
 
-    _run(body, app_dir)
+    _run(body, app_dir, server=bool(workflow_ids or type_name))
 
 
 @main.command()

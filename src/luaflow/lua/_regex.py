@@ -6,19 +6,26 @@ Python's `re` (which differs on possessive quantifiers, backreferences and more)
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
-import re2
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # a bad pattern is reported to Lua, not printed to stderr
+@cache
+def _re2() -> tuple[Any, Any]:
+    """RE2 and its options, imported on the first pattern: few runs validate with one, and the
+    import is a sizeable part of every command's start-up."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # a bad pattern is reported to Lua, not printed to stderr
+    return re2, options
 
 
 @lru_cache(maxsize=256)
 def _compile(pattern: bytes) -> Any:
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, options=_OPTIONS)
+        return re2.compile(pattern, options=options)
     except re2.error:
         return None
 

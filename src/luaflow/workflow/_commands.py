@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from croniter import croniter
-
 from luaflow.lua import INVALID, LuaflowError, option_duration
 
 #: Default start-to-close timeout of an activity (SPEC 2.1, B3).
@@ -267,7 +265,10 @@ def parse_cron_schedule(value: Any, key: str) -> str:
         spec = spec[match.end() :]
     if spec.startswith("@every "):
         option_duration(spec.removeprefix("@every ").strip(), key)
-    elif not (croniter.is_valid(spec) and (spec.startswith("@") or len(spec.split()) == 5)):
+        return value
+    from croniter import croniter  # only cron starts need it, not every command's start-up
+
+    if not (croniter.is_valid(spec) and (spec.startswith("@") or len(spec.split()) == 5)):
         raise _invalid(
             f"option {key}: invalid cron schedule {value!r} (expected 5 fields like "
             "'0 12 * * MON-FRI', a descriptor like '@daily', or '@every 1h')"

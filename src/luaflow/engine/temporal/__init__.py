@@ -1,4 +1,4 @@
-"""The Temporal engine: clients, workers, the dynamic Lua workflow and activity, dev server."""
+"""The Temporal engine: clients, workers, the dynamic Lua workflow and activity, replay."""
 
 from luaflow.engine.temporal._client import (
     ClientSettings,
@@ -6,7 +6,6 @@ from luaflow.engine.temporal._client import (
     connect,
     register_search_attributes,
 )
-from luaflow.engine.temporal._devserver import DevServer, DevServerError, running_server
 from luaflow.engine.temporal._errors import from_failure, to_application_error
 from luaflow.engine.temporal._headers import CONTEXT_HEADER, SENDER_HEADER
 from luaflow.engine.temporal._replay import (
@@ -37,8 +36,6 @@ __all__ = [
     "CONTEXT_HEADER",
     "SENDER_HEADER",
     "ClientSettings",
-    "DevServer",
-    "DevServerError",
     "LuaWorkflow",
     "ReplayResult",
     "ReplaySourceError",
@@ -58,7 +55,6 @@ __all__ = [
     "release_host",
     "replay_histories",
     "resolve_workflow_type",
-    "running_server",
     "temporal_retry_policy",
     "to_application_error",
     "typed_search_attributes",

@@ -17,12 +17,12 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, Interceptor, KeepAliveConfig, TLSConfig
 
+from luaflow.devserver import is_embedded
 from luaflow.engine.temporal._converter import DATA_CONVERTER
 from luaflow.lua import LuaflowError, parse_go_duration
 from luaflow.registry import Entry
 
 #: `address` values meaning "start a local development server for me" (R22).
-EMBEDDED = "embedded"
 #: `host:port` of a Temporal frontend: a name, an IPv4 address or a bracketed IPv6 address.
 _ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
 
@@ -41,7 +41,7 @@ class ClientSettings:
 
     @property
     def embedded(self) -> bool:
-        return self.address in ("", EMBEDDED)
+        return is_embedded(self.address)
 
 
 def _duration(entry: Entry, key: str, default: str) -> timedelta:
@@ -73,7 +73,7 @@ def client_settings(entry: Entry) -> ClientSettings:
     """Validate a `temporal.client` entry; every error names the field."""
     address = entry.data.get("address", "")
     port = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
-    if address not in ("", EMBEDDED) and (port is None or not 0 < int(port[1]) < 65536):
+    if not is_embedded(address) and (port is None or not 0 < int(port[1]) < 65536):
         raise entry.error(
             f"expected host:port (port 1-65535) or embedded, got {address!r}", "address"
         )

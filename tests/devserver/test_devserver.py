@@ -21,9 +21,8 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-import luaflow.engine.temporal._devserver as devserver_module
-from luaflow.engine.temporal import running_server
-from luaflow.engine.temporal._devserver import DevServer, DevServerError, find_temporal_binary
+import luaflow.devserver._devserver as devserver_module
+from luaflow.devserver import DevServer, DevServerError, find_temporal_binary, running_server
 from tests._process import spawn
 
 pytestmark = pytest.mark.server
@@ -245,7 +244,7 @@ async def test_server_dies_with_killed_parent(tmp_path: Path) -> None:
         f"""
         import asyncio
         from pathlib import Path
-        from luaflow.engine.temporal._devserver import DevServer
+        from luaflow.devserver import DevServer
 
         async def main() -> None:
             server = DevServer(Path({str(tmp_path)!r}))

@@ -28,17 +28,32 @@ from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
-
 if sys.platform == "win32":  # pragma: no cover - exercised only on Windows
     import msvcrt
 else:
     import fcntl
 
-__all__ = ["DevServer", "DevServerError", "find_temporal_binary"]
+__all__ = [
+    "STATE_DIR",
+    "DevServer",
+    "DevServerError",
+    "find_temporal_binary",
+    "is_embedded",
+    "running_server",
+]
 
 log = logging.getLogger(__name__)
+
+#: Where an app keeps the embedded server's state (SQLite, logs), inside the app folder.
+STATE_DIR = ".luaflow"
+#: The `address` of a `temporal.client` entry served by the embedded server (or none at all).
+_EMBEDDED = "embedded"
+
+
+def is_embedded(address: object) -> bool:
+    """Whether a `temporal.client` address means the embedded server."""
+    return address in ("", _EMBEDDED)
+
 
 SEARCH_ATTRIBUTE_TYPES = ("Keyword", "Text", "Int", "Double", "Bool", "Datetime", "KeywordList")
 """The types ``temporal server start-dev --search-attribute`` accepts."""
@@ -108,6 +123,8 @@ class DevServer:
     _proc: asyncio.subprocess.Process | None = field(default=None, init=False, repr=False)
     _killed: bool = field(default=False, init=False, repr=False)
     _lock_fd: int | None = field(default=None, init=False, repr=False)
+    #: Between launch() and the end of start(): the binary, search attributes, log offset.
+    _launched: tuple[Path, dict[str, str], int] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -152,12 +169,13 @@ class DevServer:
     ) -> None:
         await self.stop()
 
-    async def start(self, ready_timeout: float = 30.0) -> None:
-        """Launch the server and return once it serves :attr:`namespace`.
+    async def launch(self) -> None:
+        """Spawn the server and return at once; :meth:`start` then waits until it serves.
 
-        Ports are picked fresh on every start; if another process grabs one between picking
-        and binding, the launch is retried with new ports.
+        A command that calls this first boots the server while it loads the rest of luaflow.
         """
+        if self._launched is not None:
+            return
         if self._proc is not None:
             if self.pid is not None:
                 raise DevServerError(f"dev server for {self.state_dir} is already running")
@@ -167,17 +185,39 @@ class DevServer:
         binary = find_temporal_binary()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         await self._acquire_lock()
+        try:
+            self._launched = (
+                binary,
+                search_attributes,
+                await self._spawn(binary, search_attributes),
+            )
+        except BaseException:
+            self._release_lock()
+            raise
+
+    async def start(self, ready_timeout: float = 30.0) -> None:
+        """Launch the server (unless :meth:`launch` did) and return once it serves
+        :attr:`namespace`.
+
+        Ports are picked fresh on every launch; if another process grabs one between picking
+        and binding, the launch is retried with new ports.
+        """
+        await self.launch()
+        assert self._launched is not None and self._proc is not None
+        binary, search_attributes, log_offset = self._launched
         deadline = time.monotonic() + ready_timeout
         try:
             for attempt in range(1, _PORT_ATTEMPTS + 1):
                 try:
-                    await self._launch(binary, search_attributes, deadline)
+                    await self._wait_ready(self._proc, log_offset, deadline)
                 except _PortInUseError:
                     await self._reap()
                     if attempt == _PORT_ATTEMPTS:
                         raise
                     log.debug("port collision starting Temporal dev server, retrying")
+                    log_offset = await self._spawn(binary, search_attributes)
                 else:
+                    log.info("Temporal dev server ready at %s (UI %s)", self.address, self.ui_url)
                     record = {"address": self.address, "ui_url": self.ui_url, "pid": self.pid}
                     self.info_path.write_text(json.dumps(record))
                     return
@@ -185,9 +225,12 @@ class DevServer:
             await self._terminate()
             self._release_lock()
             raise
+        finally:
+            self._launched = None
 
     async def stop(self) -> None:
         """Shut the server down gracefully (SIGTERM, then SIGKILL after 10 s); idempotent."""
+        self._launched = None
         try:
             await self._terminate()
         finally:
@@ -207,9 +250,9 @@ class DevServer:
 
     # -- internals ---------------------------------------------------------------------------
 
-    async def _launch(
-        self, binary: Path, search_attributes: dict[str, str], deadline: float
-    ) -> None:
+    async def _spawn(self, binary: Path, search_attributes: dict[str, str]) -> int:
+        """Start the server process on fresh ports; the offset in its log where its output
+        begins."""
         port, ui_port = _free_ports(self.ip, 2)
         host = _client_host(self.ip)
         self.address = f"{host}:{port}"
@@ -257,8 +300,7 @@ class DevServer:
                 pass_fds=pass_fds,
             )
         log.debug("Temporal dev server pid %s starting on %s", self._proc.pid, self.address)
-        await self._wait_ready(self._proc, log_offset, deadline)
-        log.info("Temporal dev server ready at %s (UI %s)", self.address, self.ui_url)
+        return log_offset
 
     async def _wait_ready(
         self, proc: asyncio.subprocess.Process, log_offset: int, deadline: float
@@ -294,6 +336,10 @@ class DevServer:
                     await exited
 
     async def _probe(self, timeout: float) -> bool:
+        # Imported here: launching the server must not wait for the SDK to load.
+        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+        from temporalio.client import Client
+
         try:
             client = await asyncio.wait_for(
                 Client.connect(self.address, namespace=self.namespace), timeout
