@@ -258,6 +258,7 @@ async def measure_round(
     generator = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--generate",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        limit=64 << 20,  # its report is one JSON line: a long round's latencies exceed 64 KiB
     )  # fmt: skip
     assert generator.stdin is not None and generator.stdout is not None
     job = {"base_url": variant.base_url, "concurrency": c, "warm": warm_ids, "ids": ids}

@@ -30,16 +30,19 @@ class _JSONEncoder(AdvancedJSONEncoder):
         return super().default(o)
 
 
+#: The SDK's converters with the JSON one swapped. Made once: the SDK builds a payload converter
+#: for every workflow activation, and the converters hold no state.
+_CONVERTERS = tuple(
+    JSONPlainPayloadConverter(encoder=_JSONEncoder)
+    if isinstance(c, JSONPlainPayloadConverter)
+    else c
+    for c in DefaultPayloadConverter.default_encoding_payload_converters
+)
+
+
 class _PayloadConverter(CompositePayloadConverter):
     def __init__(self) -> None:
-        super().__init__(
-            *(
-                JSONPlainPayloadConverter(encoder=_JSONEncoder)
-                if isinstance(c, JSONPlainPayloadConverter)
-                else c
-                for c in DefaultPayloadConverter.default_encoding_payload_converters
-            )
-        )
+        super().__init__(*_CONVERTERS)
 
 
 DATA_CONVERTER = dataclasses.replace(
