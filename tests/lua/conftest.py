@@ -1,0 +1,15 @@
+"""Every Lua state a test makes is closed after it (tests/_closing.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from luaflow.lua import LuaState
+from tests._closing import close_every
+
+
+@pytest.fixture(autouse=True)
+def close_states(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    yield from close_every(monkeypatch, LuaState)
