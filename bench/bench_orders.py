@@ -13,7 +13,9 @@ CPU and RSS deltas belong to one variant. First each variant's memory per cached
 measured, then its N orders are timed in rounds run in palindromic order (ABC, CBA), each
 started once the server is idle, so that the server's drift over a run (its database grows,
 background work comes and goes) favours no variant.
-Usage: ``python bench/bench_orders.py [--n 200] [--concurrency 50]``.
+With ``--breakdown`` it also prints the CPU the threads running luaflow's own steps spent per
+order (state, workflow build, scheduler steps, activity host calls).
+Usage: ``python bench/bench_orders.py [--n 200] [--concurrency 50] [--breakdown]``.
 
 The native workflow lives in this file, so the sandbox re-executes this module for every
 workflow it instantiates: the top level is kept to cheap definitions and passed-through imports.
@@ -35,6 +37,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -58,6 +61,9 @@ with workflow.unsafe.imports_passed_through():
 
     from luaflow.app import App
     from luaflow.devserver import DevServer
+    from luaflow.engine import Programs
+    from luaflow.lua import LuaState
+    from luaflow.workflow import Scheduler
 
 #: Completed workflows run before measuring, so imports and first-use caches are paid untimed.
 WARMUP = 20
@@ -443,8 +449,72 @@ async def measure_memory(variant: Variant, m: int, delay: str, concurrency: int)
         await variant.stop()
 
 
+#: luaflow's own steps of an order, timed by `--breakdown` (nested steps are inside the outer).
+BREAKDOWN: tuple[tuple[str, Any, str], ...] = (
+    ("activity: the whole host call (Programs.call)", Programs, "call"),
+    ("workflow: build the run (Programs.workflow)", Programs, "workflow"),
+    ("  LuaState(): runtime and sandbox prelude", LuaState, "__init__"),
+    ("Scheduler.start: run to the first wait", Scheduler, "start"),
+    ("Scheduler.step: resume with events", Scheduler, "step"),
+    ("Scheduler.close: close the state", Scheduler, "close"),
+)
+
+
+class Breakdown:
+    """CPU time of the threads running luaflow's own steps (time.thread_time around each call),
+    summed over a round; what the SDK, the event loop and payload conversion cost is the rest."""
+
+    def __init__(self) -> None:
+        self.seconds = {label: 0.0 for label, _, _ in BREAKDOWN}
+        self.calls = dict.fromkeys(self.seconds, 0)
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[None]:
+        originals = [(cls, name, getattr(cls, name)) for _, cls, name in BREAKDOWN]
+        for (label, cls, name), (_, _, fn) in zip(BREAKDOWN, originals, strict=True):
+            setattr(cls, name, self._timed(label, fn))
+        try:
+            yield
+        finally:
+            for cls, name, fn in originals:
+                setattr(cls, name, fn)
+
+    def _timed(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - t0
+                with self._lock:
+                    self.seconds[label] += spent
+                    self.calls[label] += 1
+
+        return timed
+
+    def table(self, orders: int, worker_cpu: float) -> Table:
+        out = Table(title=f"luaflow worker CPU per order by step ({orders} orders)")
+        for header in ("step", "ms/order", "calls/order", "share of worker CPU"):
+            out.add_column(header, justify="left" if header == "step" else "right")
+        for label, seconds in self.seconds.items():
+            out.add_row(
+                label,
+                f"{seconds / orders * 1000:.2f}",
+                f"{self.calls[label] / orders:.1f}",
+                f"{seconds / worker_cpu:.0%}",
+            )
+        return out
+
+
 async def measure_round(
-    variant: Variant, figures: Figures, n: int, args: argparse.Namespace, server_pid: int | None
+    variant: Variant,
+    figures: Figures,
+    n: int,
+    args: argparse.Namespace,
+    server_pid: int | None,
+    breakdown: Breakdown | None = None,
 ) -> None:
     """Time `n` orders on a fresh, warmed-up worker and add wall, CPU and server CPU to figures."""
     run = uuid.uuid4().hex[:6]
@@ -455,7 +525,9 @@ async def measure_round(
         )
         await server_quiet(server_pid)
         cpu0, server0, t0 = process_cpu(), server_cpu(server_pid), time.perf_counter()
-        await run_orders(variant, f"{variant.name}-run-{run}", n, args.delay, args.concurrency)
+        timing = breakdown.timing() if breakdown is not None else contextlib.nullcontext()
+        with timing:
+            await run_orders(variant, f"{variant.name}-run-{run}", n, args.delay, args.concurrency)
         seconds = time.perf_counter() - t0
         figures.cpu += process_cpu() - cpu0
         figures.server_cpu += server_cpu(server_pid) - server0
@@ -504,7 +576,7 @@ def table(figures: list[Figures], args: argparse.Namespace) -> Table:
     return out
 
 
-async def bench(args: argparse.Namespace) -> list[Figures]:
+async def bench(args: argparse.Namespace, breakdown: Breakdown | None) -> list[Figures]:
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="luaflow-bench-") as tmp:
         server = DevServer(Path(tmp) / "temporal")
@@ -523,7 +595,10 @@ async def bench(args: argparse.Namespace) -> list[Figures]:
                 for r, size in enumerate(round_sizes(args.n, args.rounds)):
                     for variant in variants if r % 2 == 0 else variants[::-1]:
                         console.log(f"{variant.name}: round {r + 1}, {size} orders")
-                        await measure_round(variant, figures[variant.name], size, args, server.pid)
+                        timed = breakdown if variant.name == "luaflow" else None
+                        await measure_round(
+                            variant, figures[variant.name], size, args, server.pid, timed
+                        )
         finally:
             await server.stop()
     return list(figures.values())
@@ -541,14 +616,21 @@ def main() -> int:
     parser.add_argument("--m", type=int, default=200, help="parked workflows for memory")
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per variant")
     parser.add_argument("--delay", default="10ms", help='the orders\' sleep ("0s", "10ms", ...)')
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time luaflow's own steps of an order"
+    )
     args = parser.parse_args()
     duration_seconds(args.delay)  # reject what the native workflow could not parse, up front
     if not 1 <= args.rounds <= args.n:
         parser.error("--rounds must be between 1 and --n")
     t0 = time.perf_counter()
-    figures = asyncio.run(bench(args))
+    breakdown = Breakdown() if args.breakdown else None
+    figures = asyncio.run(bench(args, breakdown))
     console = Console(file=sys.stdout, width=180)
     console.print(table(figures, args))
+    if breakdown is not None:
+        lua = next(f for f in figures if f.name == "luaflow")
+        console.print(breakdown.table(lua.n, lua.cpu))
     console.print(f"{os.cpu_count()} CPU(s), total {time.perf_counter() - t0:.0f} s")
     return 0
 
