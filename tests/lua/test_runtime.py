@@ -106,14 +106,14 @@ def test_strict_globals_metatable_in_user_code() -> None:
     state.close()
 
 
-def test_bounded_functions_and_errors_load_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lazy_chunks_load_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
     loads: list[bytes] = []
     real = runtime_module._own_chunk
     monkeypatch.setattr(runtime_module, "_own_chunk", lambda name: loads.append(name) or real(name))
     state = LuaState()
-    assert run("return tostring(1.5), ('ab'):upper(), #('x'):sub(1, 1), string.format('%d', 2.5)",
-               state) == ["1.5", "AB", 1, "2"]  # fmt: skip
-    assert loads == []  # a state that never calls them holds neither chunk
+    assert run("return tostring(3.0), ('ab'):upper(), #('x'):sub(1, 1), string.format('%d', 2.5)",
+               state) == ["3", "AB", 1, "2"]  # fmt: skip
+    assert loads == []  # a state that never calls them holds none of the chunks
     code = """local find = string.find           -- kept before the first call
         local a = find('abc', 'b')
         local b = ('abc'):match('(c)')
@@ -123,6 +123,10 @@ def test_bounded_functions_and_errors_load_on_first_use(monkeypatch: pytest.Monk
     assert run(code, state) == [2, "c", 3, 1, 2, 4]
     assert run("return errors.new('x'):kind(), errors.INVALID", state) == ["", "Invalid"]
     assert loads.count(b"bounded.lua") == 1 and loads.count(b"errors.lua") == 1
+    assert b"numbers.lua" not in loads
+    code = "return tostring(1.5), tostring(0.1 + 0.2), math.tanh(0), math.sinh(1) > 1.17"
+    assert run(code, state) == ["1.5", "0.30000000000000004", 0.0, True]
+    assert loads.count(b"numbers.lua") == 1  # Go's float formatting and hyperbolic functions
     state.close()
 
 

@@ -89,11 +89,18 @@ def _prelude_source() -> bytes:
 
 _PRELUDE = _prelude_source()
 #: Chunks the prelude loads on first use in a state: the run-time type library, the bounded
-#: string and table functions, the cost model of patterns, the bounded pattern matcher, and the
-#: methods of errors with the `errors` module.
+#: string and table functions, the cost model of patterns, the bounded pattern matcher, the
+#: methods of errors with the `errors` module, and Go's float formatting and hyperbolic functions.
 _LAZY_CHUNKS = {
     name.encode(): resources.files("luaflow.lua").joinpath(name).read_bytes()
-    for name in ("types.lua", "bounded.lua", "pattern_cost.lua", "pattern.lua", "errors.lua")
+    for name in (
+        "types.lua",
+        "bounded.lua",
+        "pattern_cost.lua",
+        "pattern.lua",
+        "errors.lua",
+        "numbers.lua",
+    )
 }
 
 
