@@ -40,8 +40,9 @@ from luaflow.lua import LuaflowError, LuaLimits, LuaState, option_duration
 from luaflow.process import HeaderClientInterceptor, HostRuntime
 from luaflow.registry import LUA_KINDS, Entry, Registry, RegistryError, load_registry
 
-if TYPE_CHECKING:  # imported when the first http.service starts: its web stack is no part of
-    # the start-up of a command that serves no HTTP, nor of a worker's first poll
+if TYPE_CHECKING:
+    # Imported when the first http.service starts (`_start_http`): the web stack is no part of
+    # the start-up of a command that serves no HTTP, nor of a worker's first poll.
     from luaflow.http import HttpService
 
 Reporter = Callable[[str], None]

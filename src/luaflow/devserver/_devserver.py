@@ -33,20 +33,12 @@ if sys.platform == "win32":  # pragma: no cover - exercised only on Windows
 else:
     import fcntl
 
-__all__ = [
-    "STATE_DIR",
-    "DevServer",
-    "DevServerError",
-    "find_temporal_binary",
-    "is_embedded",
-    "running_server",
-]
-
 log = logging.getLogger(__name__)
 
 #: Where an app keeps the embedded server's state (SQLite, logs), inside the app folder.
 STATE_DIR = ".luaflow"
-#: The `address` of a `temporal.client` entry served by the embedded server (or none at all).
+#: The `address` of a `temporal.client` entry meaning "start a local development server for
+#: me" (R22), as does no address at all.
 _EMBEDDED = "embedded"
 
 

@@ -22,7 +22,6 @@ from luaflow.engine.temporal._converter import DATA_CONVERTER
 from luaflow.lua import LuaflowError, parse_go_duration
 from luaflow.registry import Entry
 
-#: `address` values meaning "start a local development server for me" (R22).
 #: `host:port` of a Temporal frontend: a name, an IPv4 address or a bracketed IPv6 address.
 _ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
 
