@@ -27,6 +27,7 @@ from luaflow.workflow._commands import (
     parse_cron_schedule,
     parse_retry_policy,
 )
+from luaflow.workflow._journal import REBUILD_BUDGET, REBUILT_RECENTLY, Journal, RebuildError
 from luaflow.workflow._modules import (
     ProcessModules,
     WorkflowModules,
@@ -55,6 +56,8 @@ __all__ = [
     "DEFAULT_START_TO_CLOSE",
     "DELIVER_ACTIVITY",
     "DELIVER_HERE_ACTIVITY",
+    "REBUILD_BUDGET",
+    "REBUILT_RECENTLY",
     "SYSTEM_CLOCK",
     "UPDATE_ADDRESS",
     "ActivityOptions",
@@ -70,10 +73,12 @@ __all__ = [
     "HostClock",
     "HostEnv",
     "HostModules",
+    "Journal",
     "Mailbox",
     "Message",
     "Outcome",
     "ProcessModules",
+    "RebuildError",
     "ReplyUpdate",
     "RetryPolicy",
     "ScheduleActivity",

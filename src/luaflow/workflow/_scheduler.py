@@ -180,6 +180,10 @@ class Scheduler:
         self._closers.clear()
         self.state.close()
 
+    def waiting(self) -> frozenset[int]:
+        """The ids of the events the run waits for (its commands and expected exits)."""
+        return frozenset(self._handlers)
+
     def set_mailbox(self, deliver: Callable[[Message], None]) -> None:
         """Where incoming messages (signals, updates) go: the process module's router."""
         self._mailbox = deliver

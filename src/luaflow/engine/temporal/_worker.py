@@ -56,11 +56,11 @@ from luaflow.workflow import (
     Command,
     DeliverHere,
     Event,
+    Journal,
     Message,
     ReplyUpdate,
     RetryPolicy,
     ScheduleActivity,
-    Scheduler,
     SignalExternal,
     StartChild,
     StartTimer,
@@ -69,6 +69,9 @@ from luaflow.workflow import (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A local delivery only puts a message into a mailbox; past this it counts as failed.
 _DELIVER_HERE_TIMEOUT = timedelta(seconds=10)
+#: A run that waits only for messages and for timers at least this far away drops its Lua state
+#: until its next event (Journal.hibernate): holding it would cost memory for nothing.
+HIBERNATE_AFTER = timedelta(seconds=10)
 
 
 @dataclass
@@ -258,6 +261,8 @@ class LuaWorkflow:
         self.outgoing_context: dict[str, Any] | None = None
         self._events: list[Event | Message] = []
         self._activities: dict[int, asyncio.Future[Any]] = {}
+        #: Commands under way, by id: when a timer fires, None for what may answer any moment.
+        self._in_flight: dict[int, datetime | None] = {}
         self._children: list[asyncio.Future[None]] = []
         self._updates: dict[str, list[tuple[str, list[Any]]]] = {}
         self._update_seq = 0
@@ -325,33 +330,34 @@ class LuaWorkflow:
             )
         try:
             values = incoming(workflow.payload_converter(), args, "the workflow input")
-            scheduler, main = host.programs.workflow(entry, _TemporalEnv(host))
+            run = Journal(lambda env: host.programs.workflow(entry, env), _TemporalEnv(host))
         except LuaflowError as err:
             raise to_application_error(bounded_error(err)) from None
-        scheduler.on_rejected = self._rejected
+        run.on_rejected = self._rejected
         try:
-            return await self._drive(scheduler, main, values, host)
+            return await self._drive(run, values, host)
         except LuaflowError as err:
             # A run that cannot go on fails; only WorkflowTaskError (deploy a fix) fails the task.
             raise to_application_error(bounded_error(err)) from None
         finally:
-            scheduler.close()
+            run.close()
 
-    async def _drive(
-        self, scheduler: Scheduler, main: Any, values: list[Any], host: WorkerHost
-    ) -> Any:
-        commands = scheduler.start(main, values)
-        while scheduler.outcome is None:
+    async def _drive(self, run: Journal, values: list[Any], host: WorkerHost) -> Any:
+        commands = run.start(values)
+        while run.outcome is None:
             for command in commands:
                 self._launch(host, command)
+            if self._idle() and run.may_hibernate():
+                run.hibernate()
             try:
                 await workflow.wait_condition(lambda: bool(self._events))
             except asyncio.CancelledError:
                 # R5: a cancel request is an event the Lua code decides about.
                 self._events.append(Message(CANCEL_TOPIC, [_cancel_reason()], ""))
             batch, self._events = self._events, []
-            commands = scheduler.step(batch)
-        outcome = scheduler.outcome
+            commands = run.step(batch)
+        outcome = run.outcome
+        assert outcome is not None
         # Let update handlers finish with the replies the run gave; unanswered ones fail.
         for replies in self._updates.values():
             replies.append(("error", ["the workflow finished without replying"]))
@@ -365,8 +371,17 @@ class LuaWorkflow:
             raise to_application_error(outcome.error)
         return outcome.value
 
+    def _idle(self) -> bool:
+        """Whether the run waits only for messages and far timers, live and on the first
+        execution (a replay by the SDK runs straight through, its state is needed next)."""
+        if self._events or workflow.unsafe.is_replaying():
+            return False
+        soon = workflow.now() + HIBERNATE_AFTER
+        return all(due is not None and due >= soon for due in self._in_flight.values())
+
     def _launch(self, host: WorkerHost, command: Command) -> None:
         future: asyncio.Future[Any]
+        self._in_flight[command.id] = None
         if isinstance(command, ScheduleActivity):
             opts = command.options
             self.outgoing_context = command.context
@@ -405,6 +420,7 @@ class LuaWorkflow:
                     )
                 )
             else:
+                # In flight until its exit event arrives (see _spawn_child).
                 self._children.append(asyncio.ensure_future(self._spawn_child(command)))
                 return
         elif isinstance(command, ReplyUpdate):
@@ -415,6 +431,7 @@ class LuaWorkflow:
             else:
                 replies.append((command.topic, command.args))
                 self._events.append(Event(command.id, None))
+            del self._in_flight[command.id]
             return
         elif isinstance(command, CancelExternal):
             handle = workflow.get_external_workflow_handle(command.workflow_id)
@@ -423,11 +440,13 @@ class LuaWorkflow:
             running = self._activities.get(command.activity_command_id)
             if running is not None:
                 running.cancel()
+            del self._in_flight[command.id]
             return
         elif isinstance(command, SignalExternal):
             handle = workflow.get_external_workflow_handle(command.workflow_id)
             future = asyncio.ensure_future(handle.signal(command.topic, args=command.args))
         elif isinstance(command, StartTimer):
+            self._in_flight[command.id] = workflow.now() + command.duration
             future = asyncio.ensure_future(
                 workflow.sleep(command.duration, summary=command.site or None)
             )
@@ -442,6 +461,7 @@ class LuaWorkflow:
                 command.workflow_type, args=command.args, task_queue=command.task_queue
             )
         except Exception as exc:
+            del self._in_flight[command.id]
             self._events.append(Event(command.id, error=from_failure(exc)))
             return
         self._events.append(Event(command.id, handle.id))
@@ -451,10 +471,13 @@ class LuaWorkflow:
             self._events.append(Event(command.exit_event_id, value))
         except (Exception, asyncio.CancelledError) as exc:
             self._events.append(Event(command.exit_event_id, error=from_failure(exc)))
+        finally:
+            del self._in_flight[command.id]
 
     def _completer(self, command_id: int) -> Callable[[asyncio.Future[Any]], None]:
         def done(future: asyncio.Future[Any]) -> None:
             self._activities.pop(command_id, None)
+            self._in_flight.pop(command_id, None)
             try:
                 self._events.append(Event(command_id, future.result()))
             except (Exception, asyncio.CancelledError) as exc:

@@ -1,0 +1,84 @@
+"""A run that waits only for a message or a far timer drops its Lua state (Journal.hibernate)
+and wakes with it rebuilt, on a real server: it goes on from where it was, nothing in the
+history is done twice and no workflow task fails."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+
+from luaflow.devserver import DevServer
+from luaflow.workflow import Command, Event, Journal, Message
+from tests.conftest import load_app
+
+pytestmark = pytest.mark.server
+
+
+class Transitions:
+    """What the worker's journals did, in order: ("hibernate", hibernating after the call) and
+    ("step", hibernating before it, i.e. the step rebuilt the run)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.seen: list[tuple[str, bool]] = []
+        hibernate, step = Journal.hibernate, Journal.step
+
+        def spied_hibernate(journal: Journal) -> None:
+            hibernate(journal)
+            self.seen.append(("hibernate", journal.hibernating))
+
+        def spied_step(journal: Journal, events: Sequence[Event | Message]) -> list[Command]:
+            self.seen.append(("step", journal.hibernating))
+            return step(journal, events)
+
+        monkeypatch.setattr(Journal, "hibernate", spied_hibernate)
+        monkeypatch.setattr(Journal, "step", spied_step)
+
+
+async def _events(handle: WorkflowHandle[Any, Any]) -> list[EventType.ValueType]:
+    return [event.event_type async for event in handle.fetch_history_events()]
+
+
+async def _until(handle: WorkflowHandle[Any, Any], kind: EventType.ValueType) -> None:
+    while kind not in await _events(handle):
+        await asyncio.sleep(0.05)
+
+
+async def test_a_run_waiting_for_a_message_hibernates_and_wakes_where_it_was(
+    signals_app: Path, dev_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transitions = Transitions(monkeypatch)
+    async with load_app(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        # approval.lua: reserve (an activity), then select on the inbox and a 1 h timer.
+        handle = await app.start_workflow("app:approval", [{"id": "h1", "timeout": "1h"}])
+        # The task that started the timer completed after the run hibernated.
+        await asyncio.wait_for(_until(handle, EventType.EVENT_TYPE_TIMER_STARTED), 30)
+        assert ("hibernate", True) in transitions.seen
+        await handle.signal("approve", {"approved_by": "ops"})
+        result = await asyncio.wait_for(handle.result(), 30)
+    # The reservation lived only in a Lua local of the state that was dropped.
+    assert result == {"status": "approved", "by": "ops", "from": "", "reservation": "res-h1"}
+    assert ("step", True) in transitions.seen  # the signal woke a hibernating run
+    events = await _events(handle)
+    assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 1
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in events
+
+
+async def test_a_run_busy_with_an_activity_keeps_its_state(
+    signals_app: Path, dev_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run waiting for an activity (an answer any moment) or a near timer never hibernates."""
+    transitions = Transitions(monkeypatch)
+    async with load_app(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:approval", [{"id": "h2", "timeout": "1s"}])
+        result = await asyncio.wait_for(handle.result(), 30)
+    assert result == {"status": "timed_out", "reservation": "res-h2"}
+    assert transitions.seen and ("hibernate", True) not in transitions.seen
