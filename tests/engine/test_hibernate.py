@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from luaflow.devserver import DevServer
 from luaflow.workflow import Command, Event, Journal, Message
+from luaflow.workflow import _journal as journal_module
 from tests.conftest import load_app
 
 pytestmark = pytest.mark.server
@@ -82,3 +83,25 @@ async def test_a_run_busy_with_an_activity_keeps_its_state(
         result = await asyncio.wait_for(handle.result(), 30)
     assert result == {"status": "timed_out", "reservation": "res-h2"}
     assert transitions.seen and ("hibernate", True) not in transitions.seen
+
+
+async def test_updates_wake_a_run_that_hibernates_after_each(
+    signals_app: Path, dev_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """approver.lua naks large amounts and waits again: with every wait a chance to hibernate,
+    each update rebuilds the run, whose replies to the earlier updates are not sent again."""
+    monkeypatch.setattr(journal_module, "REBUILT_RECENTLY", 0.0)
+    transitions = Transitions(monkeypatch)
+    async with load_app(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:approver")
+        for amount in (500, 300):
+            with pytest.raises(WorkflowUpdateFailedError) as info:
+                await handle.execute_update("approve", {"amount": amount})
+            assert "amount too large" in str(info.value.cause)
+        reply = await handle.execute_update("approve", {"amount": 42})
+        assert reply == {"approved": 42, "topic": "approve"}
+        assert await handle.result() == {"approved": 42}
+    woken = [hibernating for what, hibernating in transitions.seen if what == "step"]
+    assert woken.count(True) >= 3  # each update found the run hibernating
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await _events(handle)
