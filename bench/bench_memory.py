@@ -9,11 +9,13 @@ Two parts, in one run:
    fresh run), and of the example order workflow parked in its timer; the code of each of
    luaflow's own Lua chunks compiled alone (and the part of it that is debug information);
    Python-side bytes per run (tracemalloc), lupa wrapper objects per run, CPU per run, and the
-   RSS growth per parked run.
+   RSS growth per parked run; the same for the order hibernated in its timer (a Journal without
+   its Lua state), and the CPU of the step its timer makes, with and without the rebuild.
 2. **Cached blocked workflows** (one embedded dev server): for each variant of
    ``bench_orders.py`` (``luaflow``, ``native-sandboxed``, ``native-unsandboxed``), N order
    workflows are parked in a 1 h timer on a fresh worker whose cache holds them all; the RSS
-   growth of this process divided by N is the memory per cached workflow.
+   growth of this process divided by N is the memory per cached workflow. luaflow's runs
+   hibernate in that timer, as they do on any worker.
 
 Usage: ``python bench/bench_memory.py [--n 1000] [--runs 200] [--breakdown-only]``.
 """
@@ -48,7 +50,14 @@ from luaflow.devserver import DevServer
 from luaflow.engine import Programs
 from luaflow.lua import LuaLimits, LuaState
 from luaflow.registry import load_registry
-from luaflow.workflow import Event, ScheduleActivity, Scheduler, StartTimer, new_workflow_run
+from luaflow.workflow import (
+    Event,
+    Journal,
+    ScheduleActivity,
+    Scheduler,
+    StartTimer,
+    new_workflow_run,
+)
 
 #: The Python SDK's default workflow cache (`max_cached_workflows`), used by every variant here.
 SDK_CACHE = 1000
@@ -131,6 +140,39 @@ def parked_order(programs: Programs) -> Scheduler:
     [timer] = scheduler.step([Event(charge.id, {"id": "pay-c-1-42"})])
     assert isinstance(timer, StartTimer), timer
     return scheduler
+
+
+def hibernated_order(programs: Programs) -> Journal:
+    """`parked_order` as the worker runs it, through a Journal, then hibernated (no Lua state)."""
+    entry = programs.registry.get("app:order_workflow")
+    journal = Journal(lambda env: programs.workflow(entry, env), ParkedEnv())
+    [charge] = journal.start([{**ORDER, "delay": "1h"}])
+    assert isinstance(charge, ScheduleActivity), charge
+    [timer] = journal.step([Event(charge.id, {"id": "pay-c-1-42"})])
+    assert isinstance(timer, StartTimer), timer
+    journal.hibernate()
+    assert journal.hibernating
+    return journal
+
+
+def wake_cpu(programs: Programs, n: int) -> tuple[float, float]:
+    """CPU µs of the step that the order's timer firing makes (to its next activity): for a run
+    that kept its state, and for a hibernated one (rebuilt first)."""
+    timer = Event(next(iter(parked_order(programs).waiting())), None)  # the same id in every run
+
+    def timed(runs: list[Any], step: Callable[[Any], Any]) -> float:
+        t0 = time.process_time()
+        for run in runs:
+            [ship] = step(run)
+            assert isinstance(ship, ScheduleActivity), ship
+        spent = time.process_time() - t0
+        for run in runs:
+            run.close()
+        return spent / n * 1e6
+
+    live = timed([parked_order(programs) for _ in range(n)], lambda s: s.step([timer]))
+    rebuilt = timed([hibernated_order(programs) for _ in range(n)], lambda j: j.step([timer]))
+    return live, rebuilt
 
 
 @dataclass
@@ -296,6 +338,12 @@ def python_rows(programs: Programs, n: int) -> list[PythonRow]:
             "workflow run with its globals", lambda: new_workflow_run(ParkedEnv()), close_run, n
         ),
         python_side("order workflow parked", lambda: parked_order(programs), Scheduler.close, n),
+        python_side(
+            "order workflow hibernated (its journal)",
+            lambda: hibernated_order(programs),
+            Journal.close,
+            n,
+        ),
     ]
     rows[-1].parked = parked_memory(programs, n)
     return rows
@@ -379,6 +427,15 @@ def python_table(rows: list[PythonRow], n: int) -> Table:
     return out
 
 
+def wake_table(live: float, rebuilt: float, n: int) -> Table:
+    out = Table(title=f"CPU of the step the order's timer makes ({n} runs)")
+    for header in ("run", "CPU us"):
+        out.add_column(header, justify="left" if header == "run" else "right")
+    out.add_row("kept its state", f"{live:.0f}")
+    out.add_row("hibernated: rebuilt from its journal, then the step", f"{rebuilt:.0f}")
+    return out
+
+
 def cached_table(figures: dict[str, float], n: int) -> Table:
     sandboxed, unsandboxed = figures["native-sandboxed"], figures["native-unsandboxed"]
     out = Table(title=f"RSS per cached blocked workflow ({n} parked in a 1 h timer per variant)")
@@ -406,6 +463,7 @@ def main() -> int:
     console.print(heap_table(heap_stages(programs)))
     console.print(chunk_table(chunk_rows()))
     console.print(python_table(python_rows(programs, args.runs), args.runs))
+    console.print(wake_table(*wake_cpu(programs, args.runs), args.runs))
     if not args.breakdown_only:
         console.print(cached_table(asyncio.run(cached(args.n, args.concurrency)), args.n))
     version = ".".join(map(str, lupa_lua.LUA_VERSION))
