@@ -345,7 +345,7 @@ def python_rows(programs: Programs, n: int) -> list[PythonRow]:
             n,
         ),
     ]
-    rows[-1].parked = parked_memory(programs, n)
+    rows[2].parked = parked_memory(programs, n)
     return rows
 
 
