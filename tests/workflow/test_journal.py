@@ -241,8 +241,9 @@ def test_a_message_rejected_once_is_not_rejected_again_on_rebuild(rebuild_at_onc
         return inbox:receive():payload():data()
     end"""
     rejected: list[str] = []
-    journal = Journal(build_of(code), MovingEnv())
-    journal.on_rejected = lambda message, err: rejected.append(message.topic)
+    journal = Journal(
+        build_of(code), MovingEnv(), lambda message, err: rejected.append(message.topic)
+    )
     try:
         [timer] = journal.start([])
         big = "x" * (64 * 1024 * 1024)  # past the run's memory: it cannot enter
@@ -271,5 +272,18 @@ def test_errors_of_the_run_stay_errors_of_the_run(rebuild_at_once: None) -> None
         assert journal.outcome is not None
         assert isinstance(journal.outcome.error, LuaflowError)
         assert "boom" in journal.outcome.error.message
+    finally:
+        journal.close()
+
+
+def test_without_a_place_for_rejected_messages_they_fail_the_run() -> None:
+    """As a Scheduler without on_rejected: the journal adds no silent drop of its own."""
+    code = "return function() return process.inbox():receive():payload():data() end"
+    journal = Journal(build_of(code), MovingEnv())
+    try:
+        assert journal.start([]) == []
+        journal.step([Message("huge", ["x" * (64 * 1024 * 1024)])])
+        assert journal.outcome is not None and journal.outcome.error is not None
+        assert "memory" in journal.outcome.error.message
     finally:
         journal.close()

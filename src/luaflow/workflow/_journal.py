@@ -43,9 +43,17 @@ class Journal:
     environment and recorded, and is answered from the record while the run is rebuilt.
     """
 
-    def __init__(self, build: Build, env: WorkflowEnv) -> None:
+    def __init__(
+        self,
+        build: Build,
+        env: WorkflowEnv,
+        on_rejected: Callable[[Message, LuaflowError], None] | None = None,
+    ) -> None:
         self._build = build
         self._env = env
+        #: Where a message the run cannot take in goes (see Scheduler.on_rejected); it is not
+        #: told again while a rebuild delivers the same message.
+        self._on_rejected = on_rejected
         self._args: list[Any] = []
         self._batches: list[Sequence[Event | Message]] = []
         self._reads: list[tuple[tuple[Any, ...], Any]] = []
@@ -55,9 +63,6 @@ class Journal:
         #: CPU seconds the run's Lua side has taken so far: about what a rebuild takes.
         self.cost = 0.0
         self.journaling = True
-        #: Where a message the run cannot take in goes (see Scheduler.on_rejected); it is not
-        #: told again while a rebuild delivers the same message.
-        self.on_rejected: Callable[[Message, LuaflowError], None] | None = None
         self._scheduler: Scheduler | None = None
         self._main: Any = None
         self._timed(self._make)
@@ -115,7 +120,7 @@ class Journal:
 
     def _make(self) -> Scheduler:
         scheduler, self._main = self._build(self)
-        scheduler.on_rejected = self._rejected
+        scheduler.on_rejected = self._rejected if self._on_rejected is not None else None
         self._scheduler = scheduler
         return scheduler
 
@@ -164,8 +169,8 @@ class Journal:
             self.cost = time.thread_time() - t0
 
     def _rejected(self, message: Message, err: LuaflowError) -> None:
-        if self._replaying is None and self.on_rejected is not None:
-            self.on_rejected(message, err)
+        if self._replaying is None and self._on_rejected is not None:
+            self._on_rejected(message, err)
 
     def _read(self, key: tuple[Any, ...], fetch: Callable[[], Any]) -> Any:
         if self._replaying is not None:

@@ -330,10 +330,11 @@ class LuaWorkflow:
             )
         try:
             values = incoming(workflow.payload_converter(), args, "the workflow input")
-            run = Journal(lambda env: host.programs.workflow(entry, env), _TemporalEnv(host))
+            run = Journal(
+                lambda env: host.programs.workflow(entry, env), _TemporalEnv(host), self._rejected
+            )
         except LuaflowError as err:
             raise to_application_error(bounded_error(err)) from None
-        run.on_rejected = self._rejected
         try:
             return await self._drive(run, values, host)
         except LuaflowError as err:
