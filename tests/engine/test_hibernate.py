@@ -105,3 +105,23 @@ async def test_updates_wake_a_run_that_hibernates_after_each(
     woken = [hibernating for what, hibernating in transitions.seen if what == "step"]
     assert woken.count(True) >= 3  # each update found the run hibernating
     assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await _events(handle)
+
+
+async def test_a_parent_hibernates_while_its_children_run(
+    signals_app: Path, dev_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """parent.lua waits on five children in turn (workflow.call, process.spawn with EXIT events,
+    workflow.exec); each wait is a chance to hibernate and each child's end rebuilds the run."""
+    monkeypatch.setattr(journal_module, "REBUILT_RECENTLY", 0.0)
+    transitions = Transitions(monkeypatch)
+    async with load_app(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:parent", [{"x": 2}])
+        result = await asyncio.wait_for(handle.result(), 60)
+    assert result["direct"] == {"doubled": 4}
+    assert result["exit_kind"] == "pid.exit" and result["exit_from"] == result["pid"]
+    assert result["exit_value"] == {"doubled": 10} and result["failed_from"] is True
+    assert result["failed_kind"] == "Conflict" and result["exec_kind"] == "Conflict"
+    woken = [hibernating for what, hibernating in transitions.seen if what == "step"]
+    assert woken.count(True) >= 3
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await _events(handle)

@@ -69,9 +69,12 @@ from luaflow.workflow import (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A local delivery only puts a message into a mailbox; past this it counts as failed.
 _DELIVER_HERE_TIMEOUT = timedelta(seconds=10)
-#: A run that waits only for messages and for timers at least this far away drops its Lua state
-#: until its next event (Journal.hibernate): holding it would cost memory for nothing.
+#: A run that waits only for messages, child workflows and timers at least this far away drops
+#: its Lua state until its next event (Journal.hibernate): holding it would cost memory for
+#: nothing. Activities and the like are expected back any moment.
 HIBERNATE_AFTER = timedelta(seconds=10)
+#: When a child workflow is expected to end: unknown, so as a timer far away.
+_FAR = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -261,7 +264,8 @@ class LuaWorkflow:
         self.outgoing_context: dict[str, Any] | None = None
         self._events: list[Event | Message] = []
         self._activities: dict[int, asyncio.Future[Any]] = {}
-        #: Commands under way, by id: when a timer fires, None for what may answer any moment.
+        #: Commands under way, by id: when a timer fires (_FAR for a child workflow), None for
+        #: what may answer any moment.
         self._in_flight: dict[int, datetime | None] = {}
         self._children: list[asyncio.Future[None]] = []
         self._updates: dict[str, list[tuple[str, list[Any]]]] = {}
@@ -373,7 +377,7 @@ class LuaWorkflow:
         return outcome.value
 
     def _idle(self) -> bool:
-        """Whether the run waits only for messages and far timers, live and on the first
+        """Whether the run waits only for messages, children and far timers, live and on the first
         execution (a replay by the SDK runs straight through, its state is needed next)."""
         if self._events or workflow.unsafe.is_replaying():
             return False
@@ -414,6 +418,7 @@ class LuaWorkflow:
                 summary=command.site or None,
             )
         elif isinstance(command, StartChild):
+            self._in_flight[command.id] = _FAR
             if command.wait:
                 future = asyncio.ensure_future(
                     workflow.execute_child_workflow(
