@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from luaflow.devserver import DevServer
-from luaflow.workflow import Command, Event, Journal, Message
+from luaflow.workflow import Command, Event, Journal, Message, RebuildError
 from luaflow.workflow import _journal as journal_module
 from tests.conftest import load_app
 
@@ -125,3 +125,32 @@ async def test_a_parent_hibernates_while_its_children_run(
     woken = [hibernating for what, hibernating in transitions.seen if what == "step"]
     assert woken.count(True) >= 3
     assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await _events(handle)
+
+
+async def test_a_rebuild_that_diverges_fails_the_task_and_the_sdk_replays_the_run(
+    signals_app: Path, dev_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuilt run that does not reach where the old one was (here: made to fail once) fails
+    its workflow task; the SDK evicts the run and replays it from its history, and it ends as it
+    would have."""
+    rebuild = Journal._rebuild
+    failures: list[str] = []
+
+    def diverging(journal: Journal) -> None:
+        if not failures:
+            failures.append("once")
+            raise RebuildError("the rebuilt run does not wait for what the run waited for")
+        rebuild(journal)
+
+    monkeypatch.setattr(Journal, "_rebuild", diverging)
+    async with load_app(signals_app, dev_server, f"q-{uuid.uuid4().hex}") as app:
+        await app.start()
+        handle = await app.start_workflow("app:approval", [{"id": "h3", "timeout": "1h"}])
+        await asyncio.wait_for(_until(handle, EventType.EVENT_TYPE_TIMER_STARTED), 30)
+        await handle.signal("approve", {"approved_by": "ops"})
+        result = await asyncio.wait_for(handle.result(), 60)
+    assert failures == ["once"]
+    assert result == {"status": "approved", "by": "ops", "from": "", "reservation": "res-h3"}
+    events = await _events(handle)
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED in events
+    assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 1
