@@ -171,7 +171,7 @@ def test_a_run_that_reads_otherwise_on_rebuild_fails_its_task(rebuild_at_once: N
     try:
         [timer] = journal.start([])
         journal.hibernate()
-        with pytest.raises(RebuildError, match="read now_ns where it read"):
+        with pytest.raises(RebuildError, match="read now_ns where the run read "):
             journal.step([Event(timer.id, None)])
         assert journal.hibernating
     finally:

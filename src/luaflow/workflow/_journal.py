@@ -160,9 +160,9 @@ class Journal:
             if self._scheduler is not None:
                 self._scheduler.close()
                 self._scheduler = self._main = None
-            if isinstance(exc, RebuildError):
-                raise
-            raise RebuildError(f"the run could not be rebuilt: {exc}") from exc
+            if isinstance(exc, Exception) and not isinstance(exc, RebuildError):
+                raise RebuildError(f"the run could not be rebuilt: {exc}") from exc
+            raise
         finally:
             self._replaying = None
             self._rebuilt_at = time.monotonic()
@@ -174,10 +174,11 @@ class Journal:
 
     def _read(self, key: tuple[Any, ...], fetch: Callable[[], Any]) -> Any:
         if self._replaying is not None:
-            recorded, value = next(self._replaying, ((None,), None))
-            if recorded != key:
-                raise RebuildError(f"the rebuilt run read {key[0]} where it read {recorded[0]}")
-            return value
+            recorded = next(self._replaying, None)
+            if recorded is None or recorded[0] != key:
+                was = recorded[0][0] if recorded is not None else "nothing more"
+                raise RebuildError(f"the rebuilt run read {key[0]} where the run read {was}")
+            return recorded[1]
         value = fetch()
         if self.journaling:
             self._reads.append((key, value))
