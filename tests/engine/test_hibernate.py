@@ -22,6 +22,12 @@ from tests.conftest import load_app
 pytestmark = pytest.mark.server
 
 
+@pytest.fixture(autouse=True)
+def any_rebuild_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs hibernate whatever their CPU on a busy machine (the budget has a unit test)."""
+    monkeypatch.setattr(journal_module, "REBUILD_BUDGET", 10.0)
+
+
 class Transitions:
     """What the worker's journals did, in order: ("hibernate", hibernating after the call) and
     ("step", hibernating before it, i.e. the step rebuilt the run)."""

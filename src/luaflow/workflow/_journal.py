@@ -25,8 +25,9 @@ _T = TypeVar("_T")
 Build = Callable[[WorkflowEnv], tuple[Scheduler, Any]]
 
 #: A run whose rebuild would take more CPU than this (seconds, measured as it ran) keeps its
-#: state for good and stops journaling: rebuilding it would cost more than its memory.
-REBUILD_BUDGET = 0.05
+#: state for good and stops journaling: about what a workflow task of the engine costs, so that
+#: waking a hibernated run costs at most about twice what waking it costs anyway.
+REBUILD_BUDGET = 0.01
 #: A run rebuilt less than this long ago (seconds) keeps its state: it is being woken often.
 REBUILT_RECENTLY = 10.0
 
