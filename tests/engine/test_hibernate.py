@@ -1,6 +1,7 @@
-"""A run that waits only for a message or a far timer drops its Lua state (Journal.hibernate)
-and wakes with it rebuilt, on a real server: it goes on from where it was, nothing in the
-history is done twice and no workflow task fails."""
+"""A run that waits only for messages, children or far timers drops its Lua state
+(Journal.hibernate) and wakes with it rebuilt, on a real server: it goes on from where it was,
+nothing in the history is done twice and no workflow task fails (unless the rebuild diverges:
+then one task fails and the SDK's replay takes over)."""
 
 from __future__ import annotations
 
