@@ -3,6 +3,7 @@ exactly as the run that kept its state, with a fake engine: no server."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -70,10 +71,15 @@ class MovingEnv(FakeEnv):
         return self.reads
 
 
-def build_of(code: str) -> Callable[[WorkflowEnv], tuple[Scheduler, Any]]:
+def build_of(*codes: str) -> Callable[[WorkflowEnv], tuple[Scheduler, Any]]:
+    """Builds of a run over `codes`: each build loads the next one, the last one again once they
+    run out (two codes make a rebuild that runs other code than the run did)."""
+    builds = itertools.count()
+
     def build(env: WorkflowEnv) -> tuple[Scheduler, Any]:
         run = new_workflow_run(env, entry_id="app:wf")
         run.state.install_require(run.loaders(), "app:wf")
+        code = codes[min(next(builds), len(codes) - 1)]
         return run.scheduler, run.state.call(run.state.load(code, "wf.lua"))[0]
 
     return build
@@ -157,18 +163,10 @@ def test_globals_set_before_hibernating_are_there_after(rebuild_at_once: None) -
 
 
 def test_a_run_that_reads_otherwise_on_rebuild_fails_its_task(rebuild_at_once: None) -> None:
-    reads = iter(
-        [
-            "return function() require('time').sleep('1h') return 1 end",
-            "return function() local t = require('time'); t.now(); t.sleep('1h') end",
-        ]
+    diverging = build_of(
+        "return function() require('time').sleep('1h') return 1 end",
+        "return function() local t = require('time'); t.now(); t.sleep('1h') end",
     )
-
-    def diverging(env: WorkflowEnv) -> tuple[Scheduler, Any]:
-        run = new_workflow_run(env, entry_id="app:wf")
-        run.state.install_require(run.loaders(), "app:wf")
-        return run.scheduler, run.state.call(run.state.load(next(reads), "wf.lua"))[0]
-
     journal = Journal(diverging, MovingEnv())
     try:
         [timer] = journal.start([])
@@ -183,20 +181,12 @@ def test_a_run_that_reads_otherwise_on_rebuild_fails_its_task(rebuild_at_once: N
 def test_a_run_waiting_for_other_commands_after_rebuild_fails_its_task(
     rebuild_at_once: None,
 ) -> None:
-    codes = iter(
-        [
-            "return function() require('time').sleep('1h') end",
-            "return function() coroutine.spawn(function() require('time').sleep('5h') end) "
-            "require('time').sleep('1h') end",
-        ]
+    diverging = build_of(
+        "return function() require('time').sleep('1h') end",
+        "return function() coroutine.spawn(function() require('time').sleep('5h') end) "
+        "require('time').sleep('1h') end",
     )
-
-    def build(env: WorkflowEnv) -> tuple[Scheduler, Any]:
-        run = new_workflow_run(env, entry_id="app:wf")
-        run.state.install_require(run.loaders(), "app:wf")
-        return run.scheduler, run.state.call(run.state.load(next(codes), "wf.lua"))[0]
-
-    journal = Journal(build, MovingEnv())
+    journal = Journal(diverging, MovingEnv())
     try:
         [timer] = journal.start([])
         journal.hibernate()

@@ -103,21 +103,23 @@ class Journal:
         )
 
     def hibernate(self) -> None:
-        """Close the run's Lua state; the next `step` rebuilds it from the journal."""
-        if not self.may_hibernate() or self._scheduler is None:
-            return
-        self._waiting = self._scheduler.waiting()
-        self._scheduler.close()
-        self._scheduler = self._main = None
+        """Close the run's Lua state if that is worth it now (`may_hibernate`); the next `step`
+        rebuilds it from the journal."""
+        if self._scheduler is not None and self.may_hibernate():
+            self._waiting = self._scheduler.waiting()
+            self._drop_state()
 
     def close(self) -> None:
         """Release the state (if any) and the journal."""
         self._stop_journaling()
-        if self._scheduler is not None:
-            self._scheduler.close()
-            self._scheduler = self._main = None
+        self._drop_state()
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _drop_state(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.close()
+        self._scheduler = self._main = None
 
     def _make(self) -> Scheduler:
         scheduler, self._main = self._build(self)
@@ -139,12 +141,9 @@ class Journal:
         self._args, self._batches, self._reads = [], [], []
 
     def _live(self) -> Scheduler:
-        if self._scheduler is None:
-            self._rebuild()
-        assert self._scheduler is not None
-        return self._scheduler
+        return self._scheduler or self._rebuild()
 
-    def _rebuild(self) -> None:
+    def _rebuild(self) -> Scheduler:
         t0 = time.thread_time()
         self._replaying = iter(self._reads)
         try:
@@ -157,10 +156,9 @@ class Journal:
                 raise RebuildError(f"the rebuilt run did not read {left[0][0]}")
             if scheduler.outcome is not None or scheduler.waiting() != self._waiting:
                 raise RebuildError("the rebuilt run does not wait for what the run waited for")
+            return scheduler
         except BaseException as exc:
-            if self._scheduler is not None:
-                self._scheduler.close()
-                self._scheduler = self._main = None
+            self._drop_state()
             if isinstance(exc, Exception) and not isinstance(exc, RebuildError):
                 raise RebuildError(f"the run could not be rebuilt: {exc}") from exc
             raise
@@ -174,6 +172,8 @@ class Journal:
             self._on_rejected(message, err)
 
     def _read(self, key: tuple[Any, ...], fetch: Callable[[], Any]) -> Any:
+        """`fetch()`, recorded under `key`; while rebuilding, the recorded answer (a write to
+        the environment, `print` say, is then checked and skipped)."""
         if self._replaying is not None:
             recorded = next(self._replaying, None)
             if recorded is None or recorded[0] != key:
@@ -184,10 +184,6 @@ class Journal:
         if self.journaling:
             self._reads.append((key, value))
         return value
-
-    def _effect(self, key: tuple[Any, ...], effect: Callable[[], None]) -> None:
-        """A write to the environment: done once, skipped (but checked) while rebuilding."""
-        self._read(key, effect)
 
     # -- WorkflowEnv -----------------------------------------------------------------------------
 
@@ -211,10 +207,10 @@ class Journal:
         return str(self._read(("pid",), self._env.pid))
 
     def print(self, text: str) -> None:
-        self._effect(("print",), lambda: self._env.print(text))
+        self._read(("print",), lambda: self._env.print(text))
 
     def upsert_attrs(self, search: dict[str, Any], memo: dict[str, Any]) -> None:
-        self._effect(("upsert_attrs",), lambda: self._env.upsert_attrs(search, memo))
+        self._read(("upsert_attrs",), lambda: self._env.upsert_attrs(search, memo))
 
     def context(self) -> dict[str, Any]:
         context: dict[str, Any] = self._read(("context",), self._env.context)

@@ -352,7 +352,7 @@ class LuaWorkflow:
         while run.outcome is None:
             for command in commands:
                 self._launch(host, command)
-            if self._idle() and run.may_hibernate():
+            if self._idle():
                 run.hibernate()
             try:
                 await workflow.wait_condition(lambda: bool(self._events))
@@ -386,7 +386,7 @@ class LuaWorkflow:
 
     def _launch(self, host: WorkerHost, command: Command) -> None:
         future: asyncio.Future[Any]
-        self._in_flight[command.id] = None
+        due: datetime | None = None  # see _in_flight
         if isinstance(command, ScheduleActivity):
             opts = command.options
             self.outgoing_context = command.context
@@ -418,7 +418,7 @@ class LuaWorkflow:
                 summary=command.site or None,
             )
         elif isinstance(command, StartChild):
-            self._in_flight[command.id] = _FAR
+            due = _FAR
             if command.wait:
                 future = asyncio.ensure_future(
                     workflow.execute_child_workflow(
@@ -426,7 +426,7 @@ class LuaWorkflow:
                     )
                 )
             else:
-                # In flight until its exit event arrives (see _spawn_child).
+                self._in_flight[command.id] = due  # until its exit event (see _spawn_child)
                 self._children.append(asyncio.ensure_future(self._spawn_child(command)))
                 return
         elif isinstance(command, ReplyUpdate):
@@ -437,7 +437,6 @@ class LuaWorkflow:
             else:
                 replies.append((command.topic, command.args))
                 self._events.append(Event(command.id, None))
-            del self._in_flight[command.id]
             return
         elif isinstance(command, CancelExternal):
             handle = workflow.get_external_workflow_handle(command.workflow_id)
@@ -446,18 +445,18 @@ class LuaWorkflow:
             running = self._activities.get(command.activity_command_id)
             if running is not None:
                 running.cancel()
-            del self._in_flight[command.id]
             return
         elif isinstance(command, SignalExternal):
             handle = workflow.get_external_workflow_handle(command.workflow_id)
             future = asyncio.ensure_future(handle.signal(command.topic, args=command.args))
         elif isinstance(command, StartTimer):
-            self._in_flight[command.id] = workflow.now() + command.duration
+            due = workflow.now() + command.duration
             future = asyncio.ensure_future(
                 workflow.sleep(command.duration, summary=command.site or None)
             )
         else:
             raise RuntimeError(f"unsupported command {command!r}")
+        self._in_flight[command.id] = due
         future.add_done_callback(self._completer(command.id))
 
     async def _spawn_child(self, command: StartChild) -> None:
